@@ -10,6 +10,7 @@ PAGES = [
     st.Page("pages/invoice.py", title="Invoice — upload and map", icon="🧾", default=True),
     st.Page("pages/genesys.py", title="Genesys — fetch CDRs", icon="☎️"),
     st.Page("pages/reconcile.py", title="Reconcile", icon="⚖️"),
+    st.Page("pages/rt_batch.py", title="Real-time vs batch", icon="⏱️"),
     st.Page("pages/history.py", title="History", icon="🗂️"),
 ]
 

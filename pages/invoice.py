@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 import phonenumbers
 import streamlit as st
 
-from pages.invoice_mapping import (
-    DIRECTION_COLUMN,
-    DIRECTION_VALUE_COLUMN,
-    FIELD_COLUMN,
-    SAMPLE_COLUMN,
-    SOURCE_COLUMN,
-    MappingForm,
-    build_profile,
-    direction_values_in,
-    form_from_profile,
-    guess_direction,
-    guess_mapping,
-    mapping_from_table,
-    mapping_table,
-    sample_of,
-)
 from pages.ui import (
     CUSTOM_CHOICE,
     CUSTOM_FORM_KEY,
@@ -44,9 +28,27 @@ from pages.ui import (
     with_progress,
     write_uploads,
 )
+from recon_core.analyst.invoice_mapping import (
+    DIRECTION_COLUMN,
+    DIRECTION_VALUE_COLUMN,
+    FIELD_COLUMN,
+    MEANING_COLUMN,
+    NOT_MAPPED,
+    SAMPLE_COLUMN,
+    SOURCE_COLUMN,
+    MappingForm,
+    build_profile,
+    direction_values_in,
+    form_from_profile,
+    guess_direction,
+    guess_mapping,
+    mapping_from_table,
+    mapping_table,
+    sample_of,
+)
 from recon_core.ingest import ingest_files
 from recon_core.profiles import COST_SIGNS, DURATION_UNITS, MappingProfile, save_profile, timezone_names
-from recon_core.schema import DIRECTIONS, MAPPABLE_FIELDS
+from recon_core.schema import DIRECTIONS
 
 MAPPING_EDITOR_KEY = "mapping_editor"
 DIRECTION_EDITOR_KEY = "direction_editor"
@@ -122,14 +124,24 @@ FORM_WIDGETS = {
 def mapping_form(files: InputFiles, form: MappingForm) -> MappingForm:
     """The column table, the direction values and the reading settings; returns the edited form."""
     preview = file_preview(files)
-    st.markdown("**Source column → canonical field** (leave a field empty for columns you do not need)")
+    st.markdown("**Where each field is in your file** — pick the column that holds it, or leave it empty. "
+                "One column may feed several fields (e.g. a call SID that is both the record id and the call id).")
     edited = st.data_editor(
         mapping_table(form.columns, preview.rows), key=MAPPING_EDITOR_KEY, hide_index=True, width="stretch",
-        disabled=[SOURCE_COLUMN, SAMPLE_COLUMN],
-        column_config={FIELD_COLUMN: st.column_config.SelectboxColumn(
-            FIELD_COLUMN, options=["", *MAPPABLE_FIELDS], help="what this column holds")},
+        disabled=[FIELD_COLUMN, SAMPLE_COLUMN, MEANING_COLUMN],
+        column_config={
+            FIELD_COLUMN: st.column_config.TextColumn(FIELD_COLUMN, width=140),
+            SOURCE_COLUMN: st.column_config.SelectboxColumn(
+                SOURCE_COLUMN, options=[NOT_MAPPED, *preview.columns], required=True, width=170,
+                help="the file's column that holds this field"),
+            SAMPLE_COLUMN: st.column_config.TextColumn(SAMPLE_COLUMN, width=150),
+        },
     )
     columns = mapping_from_table(edited)
+    if columns != {f: c for f, c in form.columns.items() if c}:
+        # Run again so the table shows the first value of the column just picked.
+        st.session_state[CUSTOM_FORM_KEY] = replace(form, columns=columns)
+        st.rerun()
     for key, name in FORM_WIDGETS.items():
         st.session_state.setdefault(key, getattr(form, name))
     left, right = st.columns(2)
@@ -150,7 +162,7 @@ def mapping_form(files: InputFiles, form: MappingForm) -> MappingForm:
     right.selectbox("Direction when the file has none", ["", *DIRECTIONS], key="map_default_direction",
                     persist_state="session")
 
-    direction_column = next((s for s, f in columns.items() if f == "direction"), None)
+    direction_column = columns.get("direction")
     values = direction_values_in(preview.rows, direction_column)
     known = {v: guess_direction(v) for v in values}
     spelled = {v.lower(): v for v in known}
@@ -257,7 +269,7 @@ if st.session_state[INVOICE_PROFILE_KEY] == CUSTOM_CHOICE:
         st.session_state[CUSTOM_FORM_KEY] = form
     with right:
         st.markdown("**Preview** (first rows of the first file, normalized)")
-        profile = run_or_show_error(lambda: build_profile(form))
+        profile = run_or_show_error(lambda: build_profile(form, file_columns=file_preview(files).columns))
         st.session_state[CUSTOM_PROFILE_KEY] = None if profile is None else profile.to_dict()
         if profile is not None:
             sample = run_or_show_error(lambda: sample_preview(files, profile))

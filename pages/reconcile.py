@@ -17,14 +17,6 @@ import streamlit as st
 from plotly.subplots import make_subplots
 from st_aggrid import AgGrid, GridOptionsBuilder
 
-from pages.results_view import (
-    CATEGORY_LABELS,
-    RowExplanation,
-    category_breakdown,
-    explain_row,
-    kpis,
-    results_table,
-)
 from pages.run_history import runs_dir, save_run
 from pages.ui import (
     CATEGORY_COLORS,
@@ -39,6 +31,15 @@ from pages.ui import (
     run_or_show_error,
     with_progress,
 )
+from recon_core.analyst.results_view import (
+    CATEGORY_LABELS,
+    GRID_ROWS_MAX,
+    RowExplanation,
+    category_breakdown,
+    category_counts,
+    explain_row,
+    kpis,
+)
 from recon_core.match.settings import DEFAULT_MAX_TOLERANCE_S, DEFAULT_TOLERANCE_S
 from recon_core.profiles import MappingProfile
 from recon_core.rating import RatingSettings, parse_rate_deck, rating_settings_from_dict
@@ -50,7 +51,6 @@ DECK = "Rate deck (CSV)"
 INVOICE_RATE = "The invoice's own rate"
 DEFAULTS_FOR_KEY = "rc_defaults_for"
 RATE_DECK_KEY = "rc_rate_deck_upload"
-GRID_ROWS_MAX = 50_000
 MIME = {".csv": "text/csv", ".json": "application/json",
         ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
@@ -177,19 +177,20 @@ def show_charts(entry: PreparedEntry, result: ReconResult, rating: RatingSetting
     st.plotly_chart(figure, width="stretch")
 
 
-def results_grid(result: ReconResult) -> dict[str, Any] | None:
+def results_grid(entry: PreparedEntry, result_key: str, result: ReconResult) -> dict[str, Any] | None:
     """The results in AgGrid (filter, sort); returns the selected row."""
     include_matched = st.toggle("Include matched rows", key="rc_include_matched", persist_state="session")
-    table = results_table(result, include_matched)
-    present = [c for c in CATEGORY_LABELS if c in set(table["category"])]
+    counts = category_counts(result, include_matched)
+    present = list(counts)
     chosen = st.pills("Categories", present, selection_mode="multi", default=present,
-                      format_func=lambda c: f"{CATEGORY_LABELS[c]} ({int((table['category'] == c).sum()):,})")
-    table = table[table["category"].isin(chosen or present)]
-    table = table.sort_values("category", kind="stable", key=lambda s: s.map(list(CATEGORY_LABELS).index))
-    if len(table) > GRID_ROWS_MAX:
-        st.caption(f"Showing the first {GRID_ROWS_MAX:,} of {len(table):,} rows; narrow the categories or download "
+                      format_func=lambda c: f"{CATEGORY_LABELS[c]} ({counts.get(c, 0):,})")
+    shown = [c for c in (chosen or present) if c in counts]
+    total = sum(counts[c] for c in shown)
+    # Only the rows the grid gets are converted for display (0 s can leave 300k discrepancies).
+    table = entry.grid_table(result_key, result, include_matched, shown)
+    if total > GRID_ROWS_MAX:
+        st.caption(f"Showing the first {GRID_ROWS_MAX:,} of {total:,} rows; narrow the categories or download "
                    "the CSVs for all.")
-        table = table.head(GRID_ROWS_MAX)
     builder = GridOptionsBuilder.from_dataframe(table)
     builder.configure_default_column(filter=True, sortable=True, resizable=True)
     builder.configure_column("category", pinned="left", header_name="Category")
@@ -282,7 +283,7 @@ result_key, result = classified
 show_kpis(result)
 show_charts(entry, result, rating, tolerance)
 st.subheader("Results")
-row = results_grid(result)
+row = results_grid(entry, result_key, result)
 if row is not None:
     show_explanation(explain_row(entry.run, result, row))
 else:

@@ -22,9 +22,9 @@ from typing import Any, TypeVar
 import pandas as pd
 import streamlit as st
 
-from pages.invoice_mapping import FilePreview, ProfileFit, preview_file, rank_profiles
-from pages.results_view import tolerance_sensitivity
 from pages.run_history import stamped
+from recon_core.analyst.invoice_mapping import FilePreview, ProfileFit, preview_file, rank_profiles
+from recon_core.analyst.results_view import GRID_ROWS_MAX, results_table, tolerance_sensitivity
 from recon_core.demo import DemoFiles, build_demo_files
 from recon_core.errors import ProfileError, ReconError
 from recon_core.profiles import (
@@ -45,7 +45,7 @@ T = TypeVar("T")
 INVOICE_UPLOADS_KEY = "invoice_uploads"          # [(file name, bytes)]
 INVOICE_PROFILE_KEY = "invoice_profile"          # shipped profile name or CUSTOM_CHOICE
 INVOICE_FILES_SEEN_KEY = "invoice_files_seen"    # content key of the files the choice was made for
-CUSTOM_FORM_KEY = "invoice_custom_form"          # pages.invoice_mapping.MappingForm
+CUSTOM_FORM_KEY = "invoice_custom_form"          # recon_core.analyst.invoice_mapping.MappingForm
 CUSTOM_PROFILE_KEY = "invoice_custom_profile"    # profile dict of a valid custom mapping, else None
 INVOICE_PERIOD_KEY = "invoice_period"            # (first, last) UTC date of the invoice's calls
 CDR_SOURCE_KEY = "cdr_source"                    # CdrFiles chosen on the Genesys page (None = demo)
@@ -56,6 +56,7 @@ DEMO_TEXT = "demo data"
 UPLOAD_DIR_NAME = "recon-workbench-uploads"
 PREPARED_RUNS_KEPT = 2
 RESULTS_KEPT = 12
+TABLES_KEPT = 4
 
 CATEGORY_COLORS = {
     "Cost variance": "#d62728", "Missing in CDR": "#ff7f0e", "Missing in invoice": "#1f77b4",
@@ -287,6 +288,7 @@ class PreparedEntry:
     results: OrderedDict[str, ReconResult] = field(default_factory=OrderedDict)
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)
     reports: dict[str, dict[str, Path]] = field(default_factory=dict)
+    tables: OrderedDict[tuple[str, bool, tuple[str, ...]], pd.DataFrame] = field(default_factory=OrderedDict)
 
     def classified(self, tolerance_s: float, rating: RatingSettings) -> tuple[str, ReconResult]:
         """``classify(run, tolerance, rating)``, remembered per setting; returns (result key, result)."""
@@ -308,6 +310,19 @@ class PreparedEntry:
             if key not in self.curves:
                 self.curves[key] = tolerance_sensitivity(self.run, rating)
             return self.curves[key]
+
+    def grid_table(self, result_key: str, result: ReconResult, include_matched: bool,
+                   categories: Sequence[str]) -> pd.DataFrame:
+        """The results grid's rows (at most ``GRID_ROWS_MAX``), remembered: selecting a row reruns the page."""
+        key = (result_key, include_matched, tuple(categories))
+        with self.lock:
+            if key in self.tables:
+                self.tables.move_to_end(key)
+            else:
+                self.tables[key] = results_table(result, include_matched, categories=categories, limit=GRID_ROWS_MAX)
+                while len(self.tables) > TABLES_KEPT:
+                    self.tables.popitem(last=False)
+            return self.tables[key]
 
     def report_files(self, result_key: str, result: ReconResult) -> dict[str, Path]:
         """The six report files of ``result``, written once into a temp folder."""

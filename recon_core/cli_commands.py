@@ -12,6 +12,11 @@ from typing import Any
 COMMAND_MODULES: tuple[str, ...] = (
     "fetch_cdrs",
     "reconcile",
+    "runs",
+    "verify",
+    "run",
+    "collect_realtime",
+    "rt_batch",
 )
 
 

@@ -100,3 +100,27 @@ class GenesysDataPendingError(GenesysApiError):
 
 class GenesysDataUnavailableError(ReconError):
     """Requested days lie after the jobs endpoint's ``dataAvailabilityDate``."""
+
+
+class AlertConfigError(ReconError):
+    """Alert delivery settings (webhook URL, SMTP server, sender, recipients) are missing or invalid."""
+
+
+class StoreBusyError(StoreError):
+    """The store stayed locked by another program (a run being written) for longer than the wait allowed."""
+
+
+class RunNotFoundError(ReconError):
+    """A run id names no run in the store."""
+
+
+class PipelineConfigError(SettingsError):
+    """The pipeline configuration file (recon.toml) is missing, unreadable or invalid.
+
+    ``problems`` lists every problem found, so the operator can fix them in one go.
+    """
+
+    def __init__(self, source: str, problems: Iterable[str]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        super().__init__(f"configuration {source} is invalid: " + "; ".join(self.problems))

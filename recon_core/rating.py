@@ -775,10 +775,12 @@ def cost_numerator_sql(billable: str, rate: str, fee: str, *, wide: bool = False
             f"+ CASE WHEN {billable} > 0 THEN 60 * {fee_u} ELSE 0 END)")
 
 
-def rounded_money_sql(numerator: str, money_decimals: int) -> str:
+def rounded_money_sql(numerator: str, money_decimals: int, *, wide: bool = False) -> str:
     """SQL expression: a :func:`cost_numerator_sql` value rounded half-up (away from zero).
 
-    Result type ``DECIMAL(18, money_decimals)``. Raises: ``ValueError`` when
+    Result type ``DECIMAL(18, money_decimals)``. ``wide=False`` scales the rounded units in
+    64-bit decimals (fast; a cost of 10^(17 - money_decimals) units or more raises a DuckDB
+    conversion error), ``wide=True`` in 128-bit ones. Raises: ``ValueError`` when
     ``money_decimals`` is not 0..8 (it becomes part of a type, so it is checked here).
     """
     if not isinstance(money_decimals, int) or not 0 <= money_decimals <= MONEY_SCALE:
@@ -788,12 +790,14 @@ def rounded_money_sql(numerator: str, money_decimals: int) -> str:
              f"ELSE (2 * {numerator} + {den}) // (2 * {den}) END)")
     step = f"{Decimal(1).scaleb(-money_decimals):f}"
     scale = f"CAST('{step}' AS DECIMAL({money_decimals + 1},{money_decimals}))"
-    return f"CAST(CAST({units} AS DECIMAL(38,0)) * {scale} AS DECIMAL(18,{money_decimals}))"
+    # DECIMAL(w1,0) * DECIMAL(k+1,k) has width w1 + k + 1: 17 - k keeps it at 18 (one int64).
+    units_width = 38 if wide else 17 - money_decimals
+    return f"CAST(CAST({units} AS DECIMAL({units_width},0)) * {scale} AS DECIMAL(18,{money_decimals}))"
 
 
 def call_cost_sql(billable: str, rate: str, fee: str, money_decimals: int, *, wide: bool = False) -> str:
     """SQL expression: per-call cost ``round_half_up(billable/60*rate + fee)``, exact DECIMAL."""
-    return rounded_money_sql(cost_numerator_sql(billable, rate, fee, wide=wide), money_decimals)
+    return rounded_money_sql(cost_numerator_sql(billable, rate, fee, wide=wide), money_decimals, wide=wide)
 
 
 def within_tolerance_sql(delta: str, invoice_cost: str) -> str:
@@ -967,8 +971,8 @@ numerated AS (
 ),
 costed AS (
     SELECT *,
-           {rounded_money_sql('expected_num', k)} AS expected_cost,
-           {rounded_money_sql('carrier_num', k)} AS carrier_cost
+           {rounded_money_sql('expected_num', k, wide=wide)} AS expected_cost,
+           {rounded_money_sql('carrier_num', k, wide=wide)} AS carrier_cost
     FROM numerated
 ),
 classified AS (
@@ -1101,34 +1105,9 @@ def rate_matched_pairs(
     if missing:
         raise ValueError(f"matched pairs lack column(s) {', '.join(missing)} needed for rating")
 
-    table = _pairs_arrow(frame)
-    con = connect()
-    try:
-        con.register("recon_pairs", table)
-        deck_table = None
-        if settings.rate_deck is not None:
-            con.register("recon_rate_deck", rate_deck_arrow(settings.rate_deck))
-            deck_table = "recon_rate_deck"
-        if progress:
-            progress(0.2, "pricing calls")
-        params = rate_pairs_params(settings)
-        sql = rate_pairs_sql(settings, pairs_table="recon_pairs", deck_table=deck_table)
-        try:
-            rated = execute(con, sql, params).to_arrow_table()
-        except SQLExecutionError as exc:
-            if not isinstance(exc.__cause__, duckdb.OutOfRangeException):
-                raise
-            # Very large durations/rates overflow BIGINT; HUGEINT is exact but much slower.
-            logger.info("money arithmetic overflowed BIGINT, re-rating with HUGEINT")
-            sql = rate_pairs_sql(settings, pairs_table="recon_pairs", deck_table=deck_table, wide=True)
-            rated = execute(con, sql, params).to_arrow_table()
-    finally:
-        con.close()
+    rated = rate_pairs_table(_pairs_arrow(frame), settings)
     if progress:
         progress(0.8, "collecting results")
-
-    # The SQL returns rows in any order: put them back in input order by row id.
-    rated = rated.take(pa.array(np.argsort(rated.column(_ROW_ID).to_numpy(), kind="stable")))
     columns = rated.select(list(OUTPUT_COLUMNS)).to_pandas(types_mapper=_pandas_type)
     out = frame.copy(deep=False)
     clashes = [c for c in OUTPUT_COLUMNS if c in out.columns]
@@ -1143,6 +1122,54 @@ def rate_matched_pairs(
     return out
 
 
+def rate_pairs_table(pairs: pa.Table, settings: RatingSettings) -> pa.Table:
+    """Rate and classify matched pairs held in Arrow (the engine's path: no pandas, no Python
+    object per row).
+
+    In: an Arrow table with the :data:`PAIR_COLUMNS` (a missing column counts as all null;
+    money and seconds as Arrow decimals, numbers or numeric text, ``cdr_start_utc`` a
+    timestamp). Out: an Arrow table of the :data:`OUTPUT_COLUMNS`, one row per input row, in
+    input order. Raises: :class:`SettingsError` for invalid settings.
+    """
+    validate_rating_settings(settings)
+    n = pairs.num_rows
+    columns: dict[str, Any] = {_ROW_ID: pa.array(np.arange(n, dtype=np.int64))}
+    for name in PAIR_COLUMNS:
+        columns[name] = (pairs.column(name) if name in pairs.column_names
+                         else pa.nulls(n, pa.timestamp("us") if name == "cdr_start_utc" else pa.string()))
+    table = pa.table(columns)
+    con = connect()
+    try:
+        con.register("recon_pairs", table)
+        deck_table = None
+        if settings.rate_deck is not None:
+            con.register("recon_rate_deck", rate_deck_arrow(settings.rate_deck))
+            deck_table = "recon_rate_deck"
+        params = rate_pairs_params(settings)
+        sql = rate_pairs_sql(settings, pairs_table="recon_pairs", deck_table=deck_table)
+        try:
+            rated = execute(con, sql, params).to_arrow_table()
+        except SQLExecutionError as exc:
+            if not isinstance(exc.__cause__, duckdb.OutOfRangeException | duckdb.ConversionException):
+                raise
+            # Very large durations/rates overflow 64 bits; HUGEINT is exact but much slower.
+            logger.info("money arithmetic overflowed BIGINT, re-rating with HUGEINT")
+            sql = rate_pairs_sql(settings, pairs_table="recon_pairs", deck_table=deck_table, wide=True)
+            rated = execute(con, sql, params).to_arrow_table()
+    finally:
+        con.close()
+    # The SQL may return rows in any order (DuckDB keeps the input order of a plain projection,
+    # not of the rate-deck join); row ids are a permutation of 0..n-1, so the row that belongs
+    # at position p is found without sorting, and nothing moves when they are in order already.
+    rated = rated.select([_ROW_ID, *OUTPUT_COLUMNS])
+    row_ids = rated.column(_ROW_ID).to_numpy()
+    if n and not np.array_equal(row_ids, np.arange(n, dtype=row_ids.dtype)):
+        row_at = np.empty(n, dtype=np.int64)
+        row_at[row_ids] = np.arange(n, dtype=np.int64)
+        rated = rated.take(pa.array(row_at))
+    return rated.select(list(OUTPUT_COLUMNS))
+
+
 def _pandas_type(arrow_type: pa.DataType) -> Any:
     """Exact money stays Arrow decimal (no per-row Decimal objects for a million rows)."""
     if pa.types.is_decimal(arrow_type):
@@ -1155,7 +1182,7 @@ def _pandas_type(arrow_type: pa.DataType) -> Any:
 def _pairs_arrow(frame: pd.DataFrame) -> pa.Table:
     """Only the columns the SQL reads, in types DuckDB scans without guessing."""
     n = len(frame)
-    arrays: dict[str, pa.Array] = {_ROW_ID: pa.array(np.arange(n, dtype=np.int64))}
+    arrays: dict[str, pa.Array] = {}
     for name in PAIR_COLUMNS:
         if name not in frame.columns:
             arrays[name] = pa.nulls(n, pa.timestamp("us") if name == "cdr_start_utc" else pa.string())

@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,8 @@ from recon_core.rating import (
     STATUS_MATCHED,
     STATUS_ROUNDING_VARIANCE,
     RatingSettings,
-    rate_matched_pairs,
+    rate_pairs_table,
+    validate_rating_settings,
 )
 from recon_core.schema import CANONICAL_COLUMNS, CANONICAL_FIELDS, REJECT_COLUMNS
 from recon_core.sql import connect, execute, quote_ident, quote_literal
@@ -128,21 +130,33 @@ class PreparedRun:
     """Inputs loaded, exclusions applied and candidates generated at the widest tolerance.
 
     :func:`classify` turns it into a :class:`ReconResult` for any tolerance and rating settings.
+    Each side's rows are kept once, as an Arrow table in scan order (the columns
+    classification reports): no Python object per value, so ten million rows fit.
     """
 
     con: duckdb.DuckDBPyConnection
     invoice: SideInput
     cdr: SideInput
-    invoice_rows: pd.DataFrame
-    cdr_rows: pd.DataFrame
+    invoice_table: pa.Table
+    cdr_table: pa.Table
     invoice_order: np.ndarray
-    """Row position of each candidate-set position (the matcher ranks rows by record_id)."""
+    """Row of ``invoice_table`` at each candidate-set position (the matcher ranks rows by record_id)."""
     cdr_order: np.ndarray
     excluded: pd.DataFrame
     candidates: CandidateSet
     settings: ReconcileSettings
     inputs: tuple[dict[str, Any], ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
+
+    @cached_property
+    def invoice_rows(self) -> pd.DataFrame:
+        """The invoice rows as a DataFrame (row ``invoice_order[p]`` holds matcher position ``p``)."""
+        return arrow_to_pandas(self.invoice_table)
+
+    @cached_property
+    def cdr_rows(self) -> pd.DataFrame:
+        """The CDR rows as a DataFrame (row ``cdr_order[p]`` holds matcher position ``p``)."""
+        return arrow_to_pandas(self.cdr_table)
 
 
 @dataclass(frozen=True)
@@ -271,8 +285,26 @@ def included_sql(table: str, exclude_zero_duration: bool) -> str:
     return f"SELECT * FROM {quote_ident(table)} {where}"
 
 
-def _arrow_decimals(arrow_type: pa.DataType) -> pd.ArrowDtype | None:
+def _pandas_type(arrow_type: pa.DataType) -> Any:
+    # Exact decimals stay Arrow-backed: a Python Decimal per value costs seconds at a million rows.
     return pd.ArrowDtype(arrow_type) if pa.types.is_decimal(arrow_type) else None
+
+
+def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
+    """An Arrow table as a DataFrame without a Python object per value.
+
+    Decimals stay Arrow decimals (``pd.ArrowDtype``), text becomes pandas' Arrow-backed
+    ``str``, timestamps ``datetime64[us]`` and integer columns with gaps ``Int64`` (never
+    float, so line numbers are written as ``12``, not ``12.0``).
+    """
+    table = pa.table({name: _decoded(column) for name, column in zip(table.column_names, table.columns,
+                                                                     strict=True)})
+    frame = table.to_pandas(types_mapper=_pandas_type)
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_integer(column.type) and column.null_count:
+            values = pc.fill_null(column, 0).to_numpy().astype(np.int64)
+            frame[name] = pd.arrays.IntegerArray(values, column.is_null().to_numpy(zero_copy_only=False))
+    return frame
 
 
 CLASSIFY_COLUMNS = (
@@ -281,16 +313,22 @@ CLASSIFY_COLUMNS = (
 )
 
 
-def _rows_and_candidate_order(con: duckdb.DuckDBPyConnection, table: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """A side's rows (the columns classification reports), and the row position of each of the
-    matcher's positions (it ranks rows by record_id; the same stable Arrow sort is used here).
+# Text columns with a handful of distinct values: kept dictionary-encoded, so gathering a
+# million of them moves small integers instead of strings (decoded when a frame is made).
+DICTIONARY_COLUMNS = ("direction", "currency", "source_file")
 
-    Money and seconds stay Arrow decimals (exact, and no Python object per value).
+
+def _rows_and_candidate_order(con: duckdb.DuckDBPyConnection, table: str) -> tuple[pa.Table, np.ndarray]:
+    """A side's rows (the columns classification reports) in scan order, and the row of each of
+    the matcher's positions (it ranks rows by record_id; the same stable Arrow sort is used here).
     """
     cols = ", ".join(quote_ident(c) for c in CLASSIFY_COLUMNS)
     arrow = execute(con, f"SELECT {cols} FROM {quote_ident(table)}").to_arrow_table().combine_chunks()
+    for name in DICTIONARY_COLUMNS:
+        i = arrow.column_names.index(name)
+        arrow = arrow.set_column(i, name, pc.dictionary_encode(arrow.column(i)))
     order = pc.array_sort_indices(arrow.column("record_id")).to_numpy()
-    return arrow.to_pandas(types_mapper=_arrow_decimals), order
+    return arrow, order
 
 
 def prepare(
@@ -308,10 +346,11 @@ def prepare(
     started = time.perf_counter()
     excluded_parts = []
     for side in (invoice, cdr):
-        execute(con, f"CREATE OR REPLACE TABLE {quote_ident(side.table + '_included')} AS "
+        # A view, not a copy: at ten million rows a second copy of each side costs gigabytes.
+        execute(con, f"CREATE OR REPLACE VIEW {quote_ident(side.table + '_included')} AS "
                      f"{included_sql(side.table, settings.exclude_zero_duration)}")
         if settings.exclude_zero_duration:
-            excluded_parts.append(execute(con, excluded_sql(side.table, side.name)).to_arrow_table().to_pandas())
+            excluded_parts.append(arrow_to_pandas(execute(con, excluded_sql(side.table, side.name)).to_arrow_table()))
     excluded = (pd.concat(excluded_parts, ignore_index=True) if excluded_parts
                 else pd.DataFrame(columns=list(EXCLUDED_COLUMNS)))
     report(0.1, "generating match candidates")
@@ -319,35 +358,10 @@ def prepare(
                                   progress=lambda f, m: report(0.1 + 0.6 * f, m))
     timings["candidates_s"] = round(time.perf_counter() - started, 3)
     report(0.75, "reading rows for classification")
-    (invoice_rows, invoice_order), (cdr_rows, cdr_order) = (
-        _rows_and_candidate_order(con, side.table + "_included") for side in (invoice, cdr))
-    return PreparedRun(con, invoice, cdr, invoice_rows, cdr_rows, invoice_order, cdr_order, excluded, candidates,
+    invoice_table, invoice_order = _rows_and_candidate_order(con, invoice.table + "_included")
+    cdr_table, cdr_order = _rows_and_candidate_order(con, cdr.table + "_included")
+    return PreparedRun(con, invoice, cdr, invoice_table, cdr_table, invoice_order, cdr_order, excluded, candidates,
                        settings, inputs, timings)
-
-
-def _pairs_frame(run: PreparedRun, assignment: MatchAssignment) -> pd.DataFrame:
-    matches = assignment.matches
-    inv = run.invoice_rows.iloc[run.invoice_order[matches["invoice_index"].to_numpy()]].reset_index(drop=True)
-    cdr = run.cdr_rows.iloc[run.cdr_order[matches["cdr_index"].to_numpy()]].reset_index(drop=True)
-    direction = cdr["direction"].where(cdr["direction"].notna(), inv["direction"])
-    far_end = pd.Series(np.where(direction.to_numpy() == "inbound", cdr["source_number"].to_numpy(),
-                                 cdr["destination_number"].to_numpy()), dtype="str").str.lstrip("+")
-    return pd.DataFrame({
-        "invoice_record_id": inv["record_id"], "invoice_call_id": inv["call_id"],
-        "cdr_record_id": cdr["record_id"], "cdr_call_id": cdr["call_id"],
-        "invoice_start_utc": inv["start_time_utc"], "cdr_start_utc": cdr["start_time_utc"],
-        "time_offset_s": matches["delta_seconds"].to_numpy(),
-        "direction": inv["direction"],
-        "source_number": inv["source_number"], "destination_number": inv["destination_number"],
-        "invoice_duration_s": inv["duration_seconds"], "cdr_duration_s": cdr["duration_seconds"],
-        "invoice_billed_s": inv["billed_seconds"], "invoice_cost": inv["cost_amount"],
-        "invoice_rate": inv["rate_per_minute"], "currency": inv["currency"],
-        "far_end_number": far_end,
-        "ambiguous": matches["ambiguous"].to_numpy(), "match_method": matches["method"].to_numpy(),
-        "invoice_reading": matches["invoice_reading"].to_numpy(),
-        "invoice_source_file": inv["source_file"], "invoice_source_line": inv["source_line"],
-        "cdr_source_file": cdr["source_file"], "cdr_source_line": cdr["source_line"],
-    })
 
 
 def _decimal_array(values: pd.Series) -> pa.Array:
@@ -368,45 +382,110 @@ def _decimal_array(values: pd.Series) -> pa.Array:
                      for v in values], pa.decimal128(38, 8))
 
 
-def _positive_part(values: pd.Series) -> pd.Series:
+def _positive_part(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """max(value, 0) per row, exact; missing counts as 0."""
-    array = _decimal_array(values)
     zero = pa.scalar(Decimal("0"), array.type)
     filled = pc.fill_null(array, zero)
-    clipped = pc.if_else(pc.greater(filled, zero), filled, zero)
-    return pd.Series(clipped, dtype=pd.ArrowDtype(clipped.type), index=values.index)
+    return pc.if_else(pc.greater(filled, zero), filled, zero)
 
 
-def _unmatched_frame(rows: pd.DataFrame, order: np.ndarray, unmatched: pd.DataFrame, side: str) -> pd.DataFrame:
-    picked = rows.iloc[order[unmatched["index"].to_numpy()]].reset_index(drop=True)
-    explanation = unmatched["explanation"].reset_index(drop=True)
-    other = unmatched["other_record_id"].reset_index(drop=True)
-    empty = pd.Series([None] * len(picked), dtype="object")
-    no_time = pd.Series(pd.NaT, index=picked.index, dtype="datetime64[us]")
-    is_invoice = side == "invoice"
-    return pd.DataFrame({
-        "invoice_record_id": picked["record_id"] if is_invoice else empty,
-        "invoice_call_id": picked["call_id"] if is_invoice else empty,
-        "cdr_record_id": empty if is_invoice else picked["record_id"],
-        "cdr_call_id": empty if is_invoice else picked["call_id"],
-        "invoice_start_utc": picked["start_time_utc"] if is_invoice else no_time,
-        "cdr_start_utc": no_time if is_invoice else picked["start_time_utc"],
-        "time_offset_s": np.nan,
-        "direction": picked["direction"],
-        "source_number": picked["source_number"], "destination_number": picked["destination_number"],
-        "invoice_duration_s": picked["duration_seconds"] if is_invoice else empty,
-        "cdr_duration_s": empty if is_invoice else picked["duration_seconds"],
-        "invoice_cost": picked["cost_amount"] if is_invoice else empty,
-        "expected_cost": empty, "cost_delta": empty,
-        "currency": picked["currency"] if is_invoice else empty,
-        "billing_direction": empty, "duplicate_of": empty,
-        "nearest_record_id": other,
-        "reason": explanation,
-        "invoice_source_file": picked["source_file"] if is_invoice else empty,
-        "invoice_source_line": picked["source_line"] if is_invoice else empty,
-        "cdr_source_file": empty if is_invoice else picked["source_file"],
-        "cdr_source_line": empty if is_invoice else picked["source_line"],
-    })
+def _texts(values: pd.Series | pd.Categorical | np.ndarray) -> pa.Array:
+    """A column of text (str, categorical or object) as an Arrow string array."""
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.array
+    if isinstance(values, pd.Categorical):
+        categories = pa.array(np.asarray(values.categories, dtype=object), pa.string())
+        codes = np.asarray(values.codes)
+        return categories.take(pa.array(codes, mask=codes < 0))
+    return pc.cast(pa.array(values, from_pandas=True), pa.string())
+
+
+def _decoded(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """A dictionary-encoded column as plain values (others unchanged)."""
+    if pa.types.is_dictionary(column.type):
+        return pc.cast(column, column.type.value_type)
+    return column
+
+
+def _gather(table: pa.Table, rows: np.ndarray, columns: Sequence[str]) -> dict[str, Any]:
+    """``columns`` of ``table`` at row indices ``rows``, decoded."""
+    picked = table.select(list(columns)).take(pa.array(rows, pa.int64()))
+    return {name: _decoded(picked.column(name)) for name in columns}
+
+
+def _far_end(invoice: dict[str, Any], cdr: dict[str, Any]) -> pa.Array | pa.ChunkedArray:
+    """The far-end number of each pair (from the CDR, direction falling back to the invoice's),
+    without its leading ``+``: the rate deck is searched with it."""
+    direction = pc.coalesce(cdr["direction"], invoice["direction"])
+    inbound = pc.fill_null(pc.equal(direction, "inbound"), False)
+    far_end = pc.if_else(inbound, cdr["source_number"], cdr["destination_number"])
+    return pc.utf8_ltrim(far_end, characters="+")
+
+
+def _rate_pairs(run: PreparedRun, inv_rows: np.ndarray, cdr_rows: np.ndarray, rating: RatingSettings) -> pa.Table:
+    """The rating of every pair (:data:`recon_core.rating.OUTPUT_COLUMNS`), in pair order."""
+    inv = _gather(run.invoice_table, inv_rows,
+                  ("cost_amount", "billed_seconds", "rate_per_minute", "direction", "source_number"))
+    cdr_columns = ["duration_seconds", "start_time_utc"]
+    if rating.rate_deck is not None:
+        cdr_columns += ["direction", "source_number", "destination_number"]
+    cdr = _gather(run.cdr_table, cdr_rows, cdr_columns)
+    far_end = _far_end(inv, cdr) if rating.rate_deck is not None else pa.nulls(len(inv_rows), pa.string())
+    return rate_pairs_table(pa.table({
+        "cdr_duration_s": cdr["duration_seconds"], "invoice_cost": inv["cost_amount"],
+        "invoice_billed_s": inv["billed_seconds"], "invoice_rate": inv["rate_per_minute"],
+        "direction": inv["direction"], "far_end_number": far_end, "cdr_start_utc": cdr["start_time_utc"],
+    }), rating)
+
+
+INVOICE_PAIR_COLUMNS = {
+    "invoice_record_id": "record_id", "invoice_call_id": "call_id", "invoice_start_utc": "start_time_utc",
+    "direction": "direction", "source_number": "source_number", "destination_number": "destination_number",
+    "invoice_duration_s": "duration_seconds", "invoice_billed_s": "billed_seconds", "invoice_cost": "cost_amount",
+    "currency": "currency", "invoice_source_file": "source_file", "invoice_source_line": "source_line",
+}
+CDR_PAIR_COLUMNS = {
+    "cdr_record_id": "record_id", "cdr_call_id": "call_id", "cdr_start_utc": "start_time_utc",
+    "cdr_duration_s": "duration_seconds", "cdr_source_file": "source_file", "cdr_source_line": "source_line",
+}
+
+
+def _pair_columns(run: PreparedRun, matches: pd.DataFrame, rated: pa.Table, inv_rows: np.ndarray,
+                  cdr_rows: np.ndarray, selected: np.ndarray | None) -> dict[str, Any]:
+    """The report columns of the selected pairs (``None``: all), straight from the row tables."""
+    def pick(values: np.ndarray) -> np.ndarray:
+        return values if selected is None else values[selected]
+
+    inv = _gather(run.invoice_table, pick(inv_rows), list(INVOICE_PAIR_COLUMNS.values()))
+    cdr = _gather(run.cdr_table, pick(cdr_rows), list(CDR_PAIR_COLUMNS.values()))
+    if selected is not None:
+        rated = rated.take(pa.array(selected, pa.int64()))
+    columns: dict[str, Any] = {name: inv[source] for name, source in INVOICE_PAIR_COLUMNS.items()}
+    columns.update({name: cdr[source] for name, source in CDR_PAIR_COLUMNS.items()})
+    columns.update({name: rated.column(name) for name in rated.column_names})
+    columns["time_offset_s"] = pa.array(pick(matches["delta_seconds"].to_numpy(dtype=np.float64)))
+    columns["ambiguous"] = pa.array(pick(matches["ambiguous"].to_numpy(dtype=bool)))
+    method, reading = matches["method"].array, matches["invoice_reading"].array
+    columns["match_method"] = _texts(method if selected is None else method.take(selected))
+    columns["invoice_reading"] = _texts(reading if selected is None else reading.take(selected))
+    return columns
+
+
+def _unmatched_part(table: pa.Table, rows: np.ndarray, unmatched: pd.DataFrame, side: str) -> dict[str, Any]:
+    """Discrepancy columns of one side's unmatched rows (the other side's columns left out)."""
+    prefix = "invoice_" if side == "invoice" else "cdr_"
+    sources = {prefix + "record_id": "record_id", prefix + "call_id": "call_id",
+               prefix + "start_utc": "start_time_utc", "direction": "direction",
+               "source_number": "source_number", "destination_number": "destination_number",
+               prefix + "duration_s": "duration_seconds", prefix + "source_file": "source_file",
+               prefix + "source_line": "source_line"}
+    if side == "invoice":
+        sources.update({"invoice_cost": "cost_amount", "currency": "currency"})
+    picked = _gather(table, rows, list(sources.values()))
+    columns = {name: picked[source] for name, source in sources.items()}
+    columns["nearest_record_id"] = _texts(unmatched["other_record_id"])
+    columns["reason"] = _texts(unmatched["explanation"])
+    return columns
 
 
 def duplicate_charges_sql(unmatched: str, matched: str) -> str:
@@ -427,120 +506,177 @@ def duplicate_charges_sql(unmatched: str, matched: str) -> str:
     )
 
 
-def _duplicate_side(frame: pd.DataFrame, with_id: bool) -> pa.Table:
-    columns = {
-        "pos": pa.array(np.arange(len(frame))),
-        "direction": pa.array(frame["direction"], pa.string(), from_pandas=True),
-        "source_number": pa.array(frame["source_number"], pa.string(), from_pandas=True),
-        "destination_number": pa.array(frame["destination_number"], pa.string(), from_pandas=True),
-        "start_ms": pa.array(frame["invoice_start_utc"].to_numpy(dtype="datetime64[ms]").astype(np.int64)),
-        "duration": pc.cast(_decimal_array(frame["invoice_duration_s"]), pa.decimal128(38, 3)),
-        "cost": pc.cast(_decimal_array(frame["invoice_cost"]), pa.decimal128(38, 8)),
-    }
-    if with_id:
-        columns["invoice_record_id"] = pa.array(frame["invoice_record_id"], pa.string(), from_pandas=True)
-    return pa.table(columns)
+def duplicate_side_sql(rows: str, matched: bool) -> str:
+    """The columns :func:`duplicate_charges_sql` reads, from a table of invoice rows with
+    ``unmatched_pos`` (position among the unmatched rows, -1 for others) and ``is_matched``:
+    its unmatched rows (``matched=False``) or its matched rows, with their record id."""
+    extra, where = (", record_id AS invoice_record_id", "is_matched") if matched else ("", "unmatched_pos >= 0")
+    return (
+        "SELECT unmatched_pos AS pos, CAST(direction AS VARCHAR) AS direction, "
+        "CAST(source_number AS VARCHAR) AS source_number, "
+        "CAST(destination_number AS VARCHAR) AS destination_number, "
+        "epoch_ms(start_time_utc) AS start_ms, CAST(duration_seconds AS DECIMAL(38,3)) AS duration, "
+        f"CAST(cost_amount AS DECIMAL(38,8)) AS cost{extra} FROM {quote_ident(rows)} WHERE {where}"
+    )
 
 
-def find_duplicate_charges(con: duckdb.DuckDBPyConnection, unmatched: pd.DataFrame, matched: pd.DataFrame,
-                           tolerance_s: float) -> pd.Series:
-    """For each unmatched invoice row, the matched invoice row it repeats (or None).
+def find_duplicate_charges(con: duckdb.DuckDBPyConnection, invoice_rows: pa.Table, matched_rows: np.ndarray,
+                           unmatched_rows: np.ndarray, tolerance_s: float) -> pa.Array:
+    """For each unmatched invoice row, the matched invoice row it repeats (or null).
 
-    A repeat has the same direction, source and destination number, the same duration and
-    cost, and starts within the time tolerance of the matched row.
+    ``invoice_rows`` holds the canonical invoice columns; ``matched_rows`` / ``unmatched_rows``
+    are row indices into it. A repeat has the same direction, source and destination number,
+    the same duration and cost, and starts within the time tolerance of the matched row.
+    DuckDB scans the rows where they are (no copy of the matched side is made).
+    Out: a string array aligned with ``unmatched_rows``.
     """
-    result = pd.Series([None] * len(unmatched), index=unmatched.index, dtype="object")
-    if unmatched.empty or matched.empty:
-        return result
-    names = ("recon_dup_unmatched", "recon_dup_matched")
-    con.register(names[0], _duplicate_side(unmatched, False))
-    con.register(names[1], _duplicate_side(matched, True))
+    n = len(unmatched_rows)
+    if n == 0 or len(matched_rows) == 0:
+        return pa.nulls(n, pa.string())
+    unmatched_pos = np.full(invoice_rows.num_rows, -1, dtype=np.int64)
+    unmatched_pos[unmatched_rows] = np.arange(n, dtype=np.int64)
+    is_matched = np.zeros(invoice_rows.num_rows, dtype=bool)
+    is_matched[matched_rows] = True
+    name = "recon_dup_rows"
+    con.register(name, invoice_rows.select(
+        ["record_id", "direction", "source_number", "destination_number", "start_time_utc", "duration_seconds",
+         "cost_amount"]).append_column("unmatched_pos", pa.array(unmatched_pos)).append_column(
+        "is_matched", pa.array(is_matched)))
     try:
-        hits = execute(con, duplicate_charges_sql(*names),
-                       {"tolerance_ms": int(round(tolerance_s * 1000))}).fetchall()
+        sql = (f"WITH u AS ({duplicate_side_sql(name, False)}), m AS ({duplicate_side_sql(name, True)}) "
+               + duplicate_charges_sql("u", "m"))
+        hits = execute(con, sql, {"tolerance_ms": int(round(tolerance_s * 1000))}).to_arrow_table()
     finally:
-        for name in names:
-            con.unregister(name)
-    for pos, record_id in hits:
-        result.iloc[int(pos)] = record_id
-    return result
+        con.unregister(name)
+    hit_of = np.full(n, -1, dtype=np.int64)
+    hit_of[hits.column("pos").to_numpy()] = np.arange(hits.num_rows, dtype=np.int64)
+    return pc.cast(hits.column("invoice_record_id"), pa.string()).take(pa.array(hit_of, mask=hit_of < 0))
+
+
+def _epoch_ms(stamps: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    return pc.cast(pc.cast(stamps, pa.timestamp("ms"), safe=False), pa.int64())
+
+
+def _concat(parts: Sequence[dict[str, Any]], columns: Sequence[str]) -> pa.Table:
+    """One table from parts that each hold some of ``columns`` (absent columns are null; the
+    offset stays a float column even when no part has it)."""
+    tables = []
+    for part in parts:
+        n = len(next(iter(part.values())))
+        tables.append(pa.table({c: part[c] if c in part
+                                else pa.nulls(n, pa.float64() if c == "time_offset_s" else pa.null())
+                                for c in columns}))
+    return pa.concat_tables(tables, promote_options="permissive").combine_chunks()
+
+
+def _discrepancy_order(table: pa.Table) -> pa.Array:
+    """Row order of the discrepancy table: category, then start times (missing last, compared to
+    the millisecond), then record ids (missing first); stable, so exact ties keep their order."""
+    def times(name: str) -> pa.Array | pa.ChunkedArray:
+        return pc.fill_null(_epoch_ms(table.column(name)), np.iinfo(np.int64).max)
+
+    def texts(name: str) -> pa.Array | pa.ChunkedArray:
+        return pc.fill_null(pc.cast(table.column(name), pa.string()), "")
+
+    rank = pc.index_in(table.column("category"), value_set=pa.array(list(DISCREPANCY_CATEGORIES)))
+    keys = pa.table({"rank": rank, "inv_t": times("invoice_start_utc"), "cdr_t": times("cdr_start_utc"),
+                     "inv_id": texts("invoice_record_id"), "cdr_id": texts("cdr_record_id")})
+    return pc.sort_indices(keys, sort_keys=[(c, "ascending") for c in keys.column_names])
+
+
+def _constant(value: str, n: int) -> pa.Array:
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([value]))
 
 
 def classify(run: PreparedRun, tolerance_s: float | None = None, rating: RatingSettings | None = None,
              *, progress: Progress | None = None) -> ReconResult:
     """Classify every row for ``tolerance_s`` (≤ the prepared maximum) and ``rating`` settings.
 
-    Never reads the inputs again: the app calls this after every slider change.
+    Never reads the inputs again: the app calls this after every slider change. Rows stay in
+    Arrow until the result frames are made (no Python object per value): each report column
+    is gathered once, straight from the side's rows.
     """
     report = progress or (lambda _f, _m: None)
     started = time.perf_counter()
     tolerance = run.settings.match.tolerance_s if tolerance_s is None else float(tolerance_s)
     rating = rating or run.settings.rating
+    validate_rating_settings(rating)
     report(0.0, "assigning pairs one-to-one")
     assignment = assign_one_to_one(run.candidates, tolerance)
-    pairs = _pairs_frame(run, assignment)
-    report(0.3, f"rating {len(pairs):,} matched pairs")
-    rated = rate_matched_pairs(pairs, rating)
-    status = rated["status"].to_numpy(dtype=object)
-    is_discrepancy = status == STATUS_COST_VARIANCE
-    matched = rated[~is_discrepancy].copy()
-    matched_status = status[~is_discrepancy]
-    matched["cost_checked"] = matched_status != STATUS_COST_UNVERIFIED
-    matched["status"] = np.where(matched_status == STATUS_COST_UNVERIFIED, STATUS_MATCHED, matched_status)
-    matched = matched.reset_index(drop=True).reindex(columns=list(MATCHED_COLUMNS))
+    assigned = time.perf_counter()
+    matches = assignment.matches
+    inv_rows = run.invoice_order[matches["invoice_index"].to_numpy()]
+    cdr_rows = run.cdr_order[matches["cdr_index"].to_numpy()]
+    report(0.3, f"rating {len(matches):,} matched pairs")
+    rated = _rate_pairs(run, inv_rows, cdr_rows, rating)
+    status = rated.column("status")
+    is_variance = pc.fill_null(pc.equal(status, STATUS_COST_VARIANCE), False).to_numpy(zero_copy_only=False)
+    variance_at = np.flatnonzero(is_variance)
+    kept = np.flatnonzero(~is_variance) if len(variance_at) else None
+    matched_columns = _pair_columns(run, matches, rated, inv_rows, cdr_rows, kept)
+    unverified = pc.equal(matched_columns["status"], STATUS_COST_UNVERIFIED)
+    matched_columns["status"] = pc.if_else(unverified, STATUS_MATCHED, matched_columns["status"])
+    matched_columns["cost_checked"] = pc.invert(unverified)
+    matched = arrow_to_pandas(pa.table({name: matched_columns[name] for name in MATCHED_COLUMNS}))
+    del matched_columns, unverified
 
     report(0.6, "classifying unmatched rows")
-    variance = rated[is_discrepancy].copy()
-    variance["category"] = CATEGORY_COST_VARIANCE
-    variance["disputed_amount"] = _positive_part(variance["cost_delta"])
-    variance["duplicate_of"] = None
-    variance["nearest_record_id"] = None
+    parts: list[dict[str, Any]] = []
+    if len(variance_at):
+        variance = _pair_columns(run, matches, rated, inv_rows, cdr_rows, variance_at)
+        variance = {name: values for name, values in variance.items() if name in DISCREPANCY_COLUMNS}
+        variance["category"] = _constant(CATEGORY_COST_VARIANCE, len(variance_at))
+        variance["disputed_amount"] = _positive_part(variance["cost_delta"])
+        parts.append(variance)
+    del rated
 
-    inv_unmatched = _unmatched_frame(run.invoice_rows, run.invoice_order, assignment.unmatched_invoice, "invoice")
-    duplicate_of = find_duplicate_charges(run.con, inv_unmatched, rated, tolerance)
-    inv_unmatched["duplicate_of"] = duplicate_of
-    inv_unmatched["category"] = np.where(duplicate_of.notna(), CATEGORY_DUPLICATE_CHARGE, CATEGORY_MISSING_IN_CDR)
-    dup_mask = duplicate_of.notna()
-    inv_unmatched.loc[dup_mask, "reason"] = (
-        "charged again: repeats matched invoice row " + duplicate_of[dup_mask].astype(str)
-        + " (same numbers, duration and cost, start within the tolerance)"
-    )
-    inv_unmatched.loc[~dup_mask, "reason"] = "billed, but no Genesys call matches: " + inv_unmatched.loc[
-        ~dup_mask, "reason"]
-    inv_unmatched["disputed_amount"] = _positive_part(inv_unmatched["invoice_cost"])
-    cdr_unmatched = _unmatched_frame(run.cdr_rows, run.cdr_order, assignment.unmatched_cdr, "cdr")
-    cdr_unmatched["category"] = CATEGORY_MISSING_IN_INVOICE
-    cdr_unmatched["reason"] = "made, but not on the invoice: " + cdr_unmatched["reason"]
-    cdr_unmatched["disputed_amount"] = Decimal("0")
-
-    parts = [p for p in (variance, inv_unmatched, cdr_unmatched) if len(p)]
-    discrepancies = (pd.concat([p.reindex(columns=list(DISCREPANCY_COLUMNS)) for p in parts], ignore_index=True)
-                     if parts else pd.DataFrame(columns=list(DISCREPANCY_COLUMNS)))
-    order = {c: i for i, c in enumerate(DISCREPANCY_CATEGORIES)}
-    if len(discrepancies):
-        discrepancies = discrepancies.iloc[_discrepancy_order(discrepancies, order)].reset_index(drop=True)
+    inv_unmatched_rows = run.invoice_order[assignment.unmatched_invoice["index"].to_numpy()]
+    if len(inv_unmatched_rows):
+        invoice_part = _unmatched_part(run.invoice_table, inv_unmatched_rows, assignment.unmatched_invoice,
+                                       "invoice")
+        duplicate_of = find_duplicate_charges(run.con, run.invoice_table, inv_rows, inv_unmatched_rows, tolerance)
+        is_duplicate = pc.is_valid(duplicate_of)
+        invoice_part["duplicate_of"] = duplicate_of
+        invoice_part["category"] = pc.if_else(is_duplicate, CATEGORY_DUPLICATE_CHARGE, CATEGORY_MISSING_IN_CDR)
+        invoice_part["reason"] = pc.if_else(
+            is_duplicate,
+            pc.binary_join_element_wise("charged again: repeats matched invoice row ", duplicate_of,
+                                        " (same numbers, duration and cost, start within the tolerance)", ""),
+            pc.binary_join_element_wise("billed, but no Genesys call matches: ", invoice_part["reason"], ""))
+        invoice_part["disputed_amount"] = _positive_part(invoice_part["invoice_cost"])
+        parts.append(invoice_part)
+    cdr_unmatched_rows = run.cdr_order[assignment.unmatched_cdr["index"].to_numpy()]
+    if len(cdr_unmatched_rows):
+        cdr_part = _unmatched_part(run.cdr_table, cdr_unmatched_rows, assignment.unmatched_cdr, "cdr")
+        cdr_part["category"] = _constant(CATEGORY_MISSING_IN_INVOICE, len(cdr_unmatched_rows))
+        cdr_part["reason"] = pc.binary_join_element_wise("made, but not on the invoice: ", cdr_part["reason"], "")
+        # The disputed amount of a call nobody billed is a plain 0 (filled in after the sort).
+        cdr_part["is_unbilled"] = pa.array(np.ones(len(cdr_unmatched_rows), dtype=bool))
+        parts.append(cdr_part)
+    if parts:
+        for part in parts:
+            part["category"] = _decoded(part["category"])
+        table = _concat(parts, list(DISCREPANCY_COLUMNS) + ["is_unbilled"])
+        table = table.take(_discrepancy_order(table))
+        discrepancies = arrow_to_pandas(table.select(list(DISCREPANCY_COLUMNS)))
+        unbilled = pc.fill_null(table.column("is_unbilled"), False).to_numpy(zero_copy_only=False)
+        if unbilled.any():
+            # Mixed scales in one column (0 for unbilled calls, the money scale elsewhere) need
+            # Decimal objects: one per discrepancy row, never per matched row.
+            disputed = np.empty(len(unbilled), dtype=object)
+            disputed[:] = table.column("disputed_amount").to_pylist()
+            disputed[unbilled] = Decimal("0")
+            discrepancies["disputed_amount"] = disputed
+    else:
+        discrepancies = pd.DataFrame(columns=list(DISCREPANCY_COLUMNS))
     rejected = _rejected_frame(run)
     excluded = run.excluded.reindex(columns=list(EXCLUDED_COLUMNS)).reset_index(drop=True)
     timings = dict(run.timings)
+    timings["assign_s"] = round(assigned - started, 3)
     timings["classify_s"] = round(time.perf_counter() - started, 3)
     summary = build_summary(run, tolerance, rating, matched, discrepancies, excluded, rejected, assignment, timings)
     report(1.0, "done")
     return ReconResult(matched, discrepancies, excluded, rejected, summary, assignment)
-
-
-def _discrepancy_order(discrepancies: pd.DataFrame, category_rank: dict[str, int]) -> np.ndarray:
-    """Row order of the discrepancy table: category, then start times, then record ids (stable,
-    deterministic). numpy's lexsort on plain arrays; a pandas multi-column sort is several times slower."""
-    def times(name: str) -> np.ndarray:
-        values = pd.to_datetime(discrepancies[name]).to_numpy(dtype="datetime64[ms]").astype(np.int64)
-        return np.where(values == np.iinfo(np.int64).min, np.iinfo(np.int64).max, values)  # NaT last
-
-    def texts(name: str) -> np.ndarray:
-        return np.asarray(discrepancies[name].fillna("").astype(object).to_numpy(), dtype=str)
-
-    keys = (texts("cdr_record_id"), texts("invoice_record_id"), times("cdr_start_utc"), times("invoice_start_utc"),
-            discrepancies["category"].map(category_rank).to_numpy())
-    return np.lexsort(keys)
 
 
 def _rejected_frame(run: PreparedRun) -> pd.DataFrame:
@@ -602,17 +738,18 @@ def build_summary(run: PreparedRun, tolerance_s: float, rating: RatingSettings, 
     under = -_sum_money(discrepancies.loc[(categories == CATEGORY_COST_VARIANCE).to_numpy()
                                           & (discrepancies["billing_direction"] == "UNDER_BILLED").to_numpy(),
                                           "cost_delta"]) if len(discrepancies) else Decimal("0")
-    invoice_total = _sum_money(run.invoice_rows["cost_amount"]) + _sum_money(
-        excluded.loc[excluded["side"] == "invoice", "cost_amount"]) if len(excluded) else _sum_money(
-        run.invoice_rows["cost_amount"])
+    invoice_costs = pc.sum(run.invoice_table.column("cost_amount")).as_py()
+    invoice_total = Decimal("0") if invoice_costs is None else Decimal(invoice_costs)
+    if len(excluded):
+        invoice_total += _sum_money(excluded.loc[excluded["side"] == "invoice", "cost_amount"])
     expected_total = _sum_money(matched["expected_cost"]) + _sum_money(
         discrepancies.loc[(categories == CATEGORY_COST_VARIANCE).to_numpy(), "expected_cost"]
     ) if len(discrepancies) else _sum_money(matched["expected_cost"])
     disputed = _sum_money(discrepancies["disputed_amount"]) if len(discrepancies) else Decimal("0")
-    invoice_included = len(run.invoice_rows)
+    invoice_included = run.invoice_table.num_rows
     invoice_discrepancies = int(ledger[0]["in_discrepancies"])
     total_rows = invoice_included + by_category[CATEGORY_MISSING_IN_INVOICE]
-    currencies = sorted({str(c) for c in run.invoice_rows["currency"].dropna().unique()})
+    currencies = sorted(str(c) for c in pc.unique(run.invoice_table.column("currency")).drop_null().to_pylist())
     return {
         "run_id": None,  # set by run_reconciliation (depends on inputs, settings and time)
         "package_version": __version__,

@@ -87,6 +87,70 @@ GENESYS_TABLES_V1: tuple[str, ...] = (
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "Genesys Cloud: fetched days, raw conversations, staged pages, legs, held-back calls",
               GENESYS_TABLES_V1),
+    # Alerts already sent (recon_core.alerts), so a re-run never sends the same alert twice.
+    Migration(2, "alerts sent: one row per alert key with its payload and delivery outcome", (
+        "CREATE TABLE alerts_sent (alert_key VARCHAR PRIMARY KEY, alert_type VARCHAR NOT NULL, "
+        "severity VARCHAR NOT NULL, source VARCHAR NOT NULL, source_ref VARCHAR, payload_json VARCHAR NOT NULL, "
+        "delivered BOOLEAN NOT NULL, deliveries_json VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL)",
+    )),
+    # Run store (recon_core.runs): every reconciliation run, its inputs, classified rows (exact
+    # frames for byte-identical regeneration + a queryable row index), alerts sent for it, and
+    # the calls left open at a billing-period edge for the next period's run to re-check.
+    Migration(3, "run store: runs, inputs, classified rows, alert links, open period-boundary calls", (
+        "CREATE TABLE runs (run_id VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, status VARCHAR NOT NULL, "
+        "period VARCHAR, period_start TIMESTAMP, period_end TIMESTAMP, carrier VARCHAR, "
+        "started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP, created_utc VARCHAR, "
+        "settings_json VARCHAR NOT NULL, summary_json VARCHAR, package_version VARCHAR NOT NULL, "
+        "settings_hash VARCHAR NOT NULL, input_hash VARCHAR NOT NULL, config_hash VARCHAR, "
+        "outbox_uri VARCHAR, error VARCHAR, matched BIGINT, discrepancies BIGINT, "
+        "discrepancy_rate_pct DOUBLE, disputed_amount DECIMAL(38,8), currency VARCHAR)",
+        "CREATE TABLE run_inputs (run_id VARCHAR NOT NULL, ordinal INTEGER NOT NULL, side VARCHAR NOT NULL, "
+        "file_name VARCHAR NOT NULL, uri VARCHAR, sha256 VARCHAR NOT NULL, bytes BIGINT, "
+        "PRIMARY KEY (run_id, ordinal))",
+        "CREATE TABLE run_frames (run_id VARCHAR NOT NULL, table_name VARCHAR NOT NULL, row_count BIGINT NOT NULL, "
+        "codec VARCHAR NOT NULL, data BLOB NOT NULL, PRIMARY KEY (run_id, table_name))",
+        "CREATE TABLE run_rows (run_id VARCHAR NOT NULL, table_name VARCHAR NOT NULL, row_no BIGINT NOT NULL, "
+        "bucket VARCHAR NOT NULL, invoice_record_id VARCHAR, invoice_call_id VARCHAR, cdr_record_id VARCHAR, "
+        "cdr_call_id VARCHAR, invoice_start_utc TIMESTAMP, cdr_start_utc TIMESTAMP, direction VARCHAR, "
+        "source_number VARCHAR, destination_number VARCHAR, invoice_cost DECIMAL(38,8), "
+        "disputed_amount DECIMAL(38,8), reason VARCHAR, PRIMARY KEY (run_id, table_name, row_no))",
+        "CREATE TABLE run_alerts (run_id VARCHAR NOT NULL, alert_key VARCHAR NOT NULL, sent BOOLEAN NOT NULL, "
+        "created_at TIMESTAMP NOT NULL, PRIMARY KEY (run_id, alert_key))",
+        "CREATE TABLE run_boundary_calls (run_id VARCHAR NOT NULL, carrier VARCHAR NOT NULL, "
+        "period VARCHAR NOT NULL, edge_utc TIMESTAMP NOT NULL, side VARCHAR NOT NULL, record_id VARCHAR NOT NULL, "
+        "call_id VARCHAR, start_utc TIMESTAMP, direction VARCHAR, far_end_number VARCHAR, "
+        "status VARCHAR NOT NULL, resolved_by_run VARCHAR, outcome VARCHAR, "
+        "PRIMARY KEY (run_id, side, record_id))",
+    )),
+    # Real-time vs batch (recon_core.rtbatch): collector snapshots, batch aggregates and which
+    # batch intervals are final, results (one row per interval/queue/media/metric), the checkpoint,
+    # and the editable tolerance policy and status map.
+    Migration(4, "real-time vs batch: snapshots, batch aggregates, batch intervals, results, checkpoint, "
+                 "policy, status map", (
+        "CREATE TABLE rt_snapshots (captured_at TIMESTAMP NOT NULL, interval_start TIMESTAMP NOT NULL, "
+        "interval_end TIMESTAMP NOT NULL, queue_id VARCHAR NOT NULL, media_type VARCHAR NOT NULL, "
+        "metric VARCHAR NOT NULL, value DOUBLE, source VARCHAR NOT NULL, "
+        "PRIMARY KEY (captured_at, interval_start, interval_end, queue_id, media_type, metric))",
+        "CREATE TABLE rt_batch_aggregates (interval_start TIMESTAMP NOT NULL, interval_end TIMESTAMP NOT NULL, "
+        "queue_id VARCHAR NOT NULL, media_type VARCHAR NOT NULL, metric VARCHAR NOT NULL, value DOUBLE, "
+        "source VARCHAR NOT NULL, fetched_at TIMESTAMP NOT NULL, "
+        "PRIMARY KEY (interval_start, interval_end, queue_id, media_type, metric))",
+        "CREATE TABLE rt_batch_intervals (granularity VARCHAR NOT NULL, interval_start TIMESTAMP NOT NULL, "
+        "interval_end TIMESTAMP NOT NULL, state VARCHAR NOT NULL, note VARCHAR, attempts INTEGER NOT NULL, "
+        "updated_at TIMESTAMP NOT NULL, PRIMARY KEY (granularity, interval_start))",
+        "CREATE TABLE rt_batch_results (granularity VARCHAR NOT NULL, interval_start TIMESTAMP NOT NULL, "
+        "interval_end TIMESTAMP NOT NULL, queue_id VARCHAR NOT NULL, media_type VARCHAR NOT NULL, "
+        "metric VARCHAR NOT NULL, rt_value DOUBLE, batch_value DOUBLE, abs_variance DOUBLE, "
+        "variance_percent DOUBLE, threshold DOUBLE, threshold_kind VARCHAR, status VARCHAR NOT NULL, "
+        "likely_cause VARCHAR, run_id VARCHAR NOT NULL, updated_at TIMESTAMP NOT NULL, "
+        "PRIMARY KEY (granularity, interval_start, queue_id, media_type, metric))",
+        "CREATE TABLE rt_batch_checkpoint (granularity VARCHAR PRIMARY KEY, last_reconciled_end TIMESTAMP, "
+        "run_id VARCHAR NOT NULL, updated_at TIMESTAMP NOT NULL)",
+        "CREATE TABLE rt_batch_policy (metric VARCHAR PRIMARY KEY, absolute DOUBLE NOT NULL, "
+        "percent DOUBLE NOT NULL, updated_at TIMESTAMP NOT NULL)",
+        "CREATE TABLE rt_batch_status_map (realtime_status VARCHAR PRIMARY KEY, "
+        "batch_classification VARCHAR NOT NULL, updated_at TIMESTAMP NOT NULL)",
+    )),
 )
 
 

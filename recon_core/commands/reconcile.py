@@ -97,6 +97,13 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     _, result = reconcile(args.invoice, args.cdr, profile, settings, progress=progress)
     paths = write_reconciliation_reports(result, args.out)
     s = result.summary
+    if args.store is not None:
+        from recon_core.runs.access import store_session
+        from recon_core.runs.records import KIND_RECONCILE, record_result
+
+        with store_session(args.store) as store:
+            record_result(store, result, kind=KIND_RECONCILE, outbox_uri=str(args.out), profile=profile)
+        print(f"recorded run {s['run_id']} in {args.store} (runs show {s['run_id']})")
     counts, money, rates = s["counts"], s["money"], s["rates"]
     print(f"run {s['run_id']}: matched {counts['matched']} (rounding variance {counts['MATCHED_ROUNDING_VARIANCE']}), "
           f"cost variance {counts['COST_VARIANCE']}, missing in CDR {counts['MISSING_IN_CDR']}, "
@@ -137,5 +144,7 @@ def register(sub: Any) -> None:
                    help="rate each call at the rate its invoice row states, where it states one")
     p.add_argument("--invoice-tz", metavar="IANA", help="time zone of naive invoice timestamps (overrides the profile)")
     p.add_argument("--fail-above", type=float, metavar="PCT", help="exit 1 when the discrepancy rate exceeds PCT")
+    p.add_argument("--store", type=Path, metavar="PATH",
+                   help="also record the run (settings, input SHA-256, classified rows) in this run store")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(handler=cmd_reconcile)

@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="status polls before a details job is FULFILLED")
     serve.add_argument("--enforce-rate-limit", action="store_true",
                        help="answer 429 above 300 requests a minute")
+    serve.add_argument("--batch-aggregates-after", type=int, metavar="SECONDS",
+                       help="answer aggregate queries over intervals that ended this long ago from the batch "
+                            "source (no real-time disagreements); default: always the real-time source")
     serve.set_defaults(handler=cmd_serve)
 
     export = sub.add_parser("export-invoice", parents=[common],
@@ -119,7 +122,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         org=OrgSpec(seed=args.seed, start=args.start, end=args.end, conversations_per_day=args.per_day),
         port=args.port, client_id=args.client_id, client_secret=args.client_secret,
         token_lifetime_s=args.token_lifetime, clock=clock, job_polls_until_fulfilled=args.job_polls,
-        enforce_rate_limit=args.enforce_rate_limit,
+        enforce_rate_limit=args.enforce_rate_limit, batch_aggregates_after_s=args.batch_aggregates_after,
     )
     server = SandboxServer(config)
     print(f"listening on {server.base_url}", flush=True)

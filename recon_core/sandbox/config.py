@@ -173,6 +173,10 @@ class SandboxConfig:
     job_data_lag_s: int = 0
     faults: Faults = field(default_factory=Faults)
     disagreements: Disagreements = field(default_factory=Disagreements)
+    batch_aggregates_after_s: int | None = None
+    """Aggregate queries (conversations and users) over an interval that ended at least this many
+    seconds ago are answered by the *batch* source: no real-time disagreements, and late batches
+    answer 503/409. None = the real-time source answers every aggregate query."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -186,6 +190,7 @@ class SandboxConfig:
             "job_max_page_size": self.job_max_page_size, "sync_max_page_size": self.sync_max_page_size,
             "sync_max_interval_days": self.sync_max_interval_days, "job_data_lag_s": self.job_data_lag_s,
             "faults": self.faults.to_dict(), "disagreements": self.disagreements.to_dict(),
+            "batch_aggregates_after_s": self.batch_aggregates_after_s,
         }
 
 
@@ -238,6 +243,8 @@ def config_problems(config: SandboxConfig) -> list[str]:
             problems.append("late batch start/end/until must be aware datetimes (tzinfo=UTC)")
         if not 0 <= late.partial_fraction < 1:
             problems.append("late batch partial_fraction must be in [0, 1)")
+    if config.batch_aggregates_after_s is not None and config.batch_aggregates_after_s < 0:
+        problems.append("batch_aggregates_after_s must be 0 or more (or None)")
     if config.disagreements.realtime_missing_per_day < 0:
         problems.append("realtime_missing_per_day must be 0 or more")
     return problems

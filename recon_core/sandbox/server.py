@@ -65,7 +65,7 @@ from recon_core.sandbox.clock import (
     system_clock,
     to_ms,
 )
-from recon_core.sandbox.config import JobFault, SandboxConfig, validate_config
+from recon_core.sandbox.config import Disagreements, JobFault, SandboxConfig, validate_config
 from recon_core.sandbox.model import Conversation, render_conversation, without_attributes
 from recon_core.sandbox.org import SyntheticOrg, build_org, new_uuid
 from recon_core.sandbox.query import QueryError, conversation_passes, filters_of
@@ -186,6 +186,8 @@ class SandboxState:
         self.config = config
         self.org = org
         self.view = RealtimeView(org, config.disagreements)
+        # The batch source's aggregates: the same org without the real-time disagreements.
+        self.batch_view = RealtimeView(org, Disagreements())
         self.clock: Callable[[], datetime] = config.clock or system_clock
         self.lock = threading.RLock()
         self.tokens: dict[str, _Token] = {}
@@ -640,9 +642,23 @@ class SandboxState:
         except QueryError as exc:
             raise _HttpError(400, "bad.request", str(exc)) from exc
 
+    def _aggregate_view(self, body: Any, now: int) -> RealtimeView:
+        """The batch view for intervals ended ``batch_aggregates_after_s`` ago (late data refused), else real time."""
+        after = self.config.batch_aggregates_after_s
+        if after is None or not isinstance(body, dict):
+            return self.view
+        try:
+            start, end = parse_interval(str(body.get("interval", "")))
+        except ValueError:
+            return self.view  # the view reports the bad interval
+        if end + after * 1000 > now:
+            return self.view
+        self._late(start, end, now)
+        return self.batch_view
+
     def _aggregates(self, params: dict[str, str], query: dict[str, str], body: Any, now: int,
                     key: str) -> _Response:
-        return self._realtime(self.view.conversation_aggregates, body, now)
+        return self._realtime(self._aggregate_view(body, now).conversation_aggregates, body, now)
 
     def _queue_observations(self, params: dict[str, str], query: dict[str, str], body: Any, now: int,
                             key: str) -> _Response:
@@ -650,7 +666,7 @@ class SandboxState:
 
     def _user_aggregates(self, params: dict[str, str], query: dict[str, str], body: Any, now: int,
                          key: str) -> _Response:
-        return self._realtime(self.view.user_aggregates, body, now)
+        return self._realtime(self._aggregate_view(body, now).user_aggregates, body, now)
 
 
 class _Handler(BaseHTTPRequestHandler):

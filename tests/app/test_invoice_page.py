@@ -6,9 +6,11 @@ import uuid
 
 from app_helpers import ROOT, UNKNOWN_CARRIER_CSV, metrics, new_app, on_page, shows_demo_badge, table_with, texts
 
+from recon_core.analyst.invoice_mapping import NOT_MAPPED
 from recon_core.profiles import MAPPINGS_DIR, load_profile
 
 GENERIC_SAMPLE = ROOT / "recon_core" / "demo_data" / "demo_invoice_generic.csv"
+TWILIO_CSV = ROOT / "tests" / "fixtures" / "carriers" / "twilio" / "twilio_calls_generated.csv"
 NO_EDITS = {"added_rows": [], "deleted_rows": []}
 
 
@@ -49,23 +51,31 @@ def test_unknown_columns_open_the_mapping_and_list_its_problems() -> None:
     assert at.selectbox(key="invoice_profile").value == "Custom mapping…"
     assert any("No shipped profile fits" in w for w in texts(at.warning))
     table = at.data_editor(key="mapping_editor").value
-    guessed = dict(zip(table["source column"], table["canonical field"], strict=True))
-    assert guessed["When"] == "start_time" and guessed["Secs"] == "duration" and guessed["Way"] == ""
+    guessed = dict(zip(table["canonical field"], table["source column"], strict=True))
+    assert guessed["start_time"] == "When" and guessed["duration"] == "Secs"
+    assert guessed["direction"] == NOT_MAPPED
     assert any("problem" in e for e in texts(at.error))
     assert any("columns.direction" in m for m in texts(at.markdown))
     assert not at.metric  # the whole file is read only once the mapping is valid
 
 
+def edit_sources(at, sources: dict[str, str]) -> None:  # noqa: ANN001 - AppTest
+    """Seed the mapping editor's edit state: canonical field -> the source column picked for it."""
+    fields = list(at.data_editor(key="mapping_editor").value["canonical field"])
+    at.session_state["mapping_editor"] = {
+        "edited_rows": {fields.index(f): {"source column": s} for f, s in sources.items()}, **NO_EDITS}
+    at.run()
+
+
 def test_editing_the_mapping_changes_the_preview_and_the_problems() -> None:
     at = on_page("pages/invoice.py", invoice_uploads=[("calls.csv", UNKNOWN_CARRIER_CSV)])
-    rows = list(at.data_editor(key="mapping_editor").value["source column"])
 
     # Way holds the direction: the mapping becomes valid and the rows are read.
-    at.session_state["mapping_editor"] = {"edited_rows": {rows.index("Way"): {"canonical field": "direction"}},
-                                          **NO_EDITS}
-    at.run()
+    edit_sources(at, {"direction": "Way"})
     assert not at.exception and not at.error
     assert counts(at) == (3, 2, 1)
+    editor = at.data_editor(key="mapping_editor").value.set_index("canonical field")
+    assert editor.loc["direction", "first value"] == "In"  # the picked column's first value, beside it
     directions = at.data_editor(key="direction_editor").value
     assert dict(zip(directions["carrier value"], directions["means"], strict=True)) == {
         "In": "inbound", "Out": "outbound"}
@@ -73,24 +83,51 @@ def test_editing_the_mapping_changes_the_preview_and_the_problems() -> None:
     assert list(preview["direction"]) == ["inbound", "outbound"]
     assert table_with(at, "reason", last=True)["source_line"].tolist() == [4]
 
-    # Secs mapped as the cost too: one field from two columns, and cost unmapped — listed together.
-    at.session_state["mapping_editor"] = {"edited_rows": {rows.index("Way"): {"canonical field": "direction"},
-                                                          rows.index("Charge"): {"canonical field": "duration"}},
-                                          **NO_EDITS}
-    at.run()
+    # The direction and the duration both taken away: both problems are listed together.
+    edit_sources(at, {"direction": NOT_MAPPED, "duration": NOT_MAPPED})
     assert not at.exception
     problems = "\n".join(texts(at.markdown))
-    assert "'duration' is mapped from 2 columns" in problems
+    assert "map 'duration'" in problems and "columns.direction" in problems
     assert not at.metric
+
+
+def test_one_column_can_feed_several_fields() -> None:
+    at = on_page("pages/invoice.py", invoice_uploads=[("calls.csv", UNKNOWN_CARRIER_CSV)])
+    edit_sources(at, {"direction": "Way", "call_id": "Ref"})  # Ref is already the record id
+    assert not at.exception and not at.error
+    preview = table_with(at, "call_id")
+    assert list(preview["call_id"]) == ["A1", "A2"] and list(preview["record_id"]) == ["A1", "A2"]
+
+
+def test_a_custom_mapping_from_the_twilio_profile_keeps_call_id_when_saved() -> None:
+    name = f"apptest_{uuid.uuid4().hex[:8]}"
+    path = MAPPINGS_DIR / f"{name}.yaml"
+    try:
+        at = on_page("pages/invoice.py", invoice_uploads=[(TWILIO_CSV.name, TWILIO_CSV.read_bytes())])
+        assert at.selectbox(key="invoice_profile").value == "twilio"
+        at.selectbox(key="invoice_profile").set_value("Custom mapping…").run()
+        editor = at.data_editor(key="mapping_editor").value.set_index("canonical field")
+        assert editor.loc["record_id", "source column"] == "sid" and editor.loc["call_id", "source column"] == "sid"
+        # The analyst's edit: the carrier's end time is not needed (Twilio gives the duration).
+        edit_sources(at, {"end_time": NOT_MAPPED})
+        assert not at.exception and not at.error
+        at.text_input[-1].input(name)
+        at.button[-1].click().run()
+        assert not at.exception
+        saved = load_profile(path)
+        assert saved.columns["call_id"] == "sid" and saved.columns["record_id"] == "sid"
+        assert "end_time" not in saved.columns
+        assert at.selectbox(key="invoice_profile").value == name
+        read, normalized, rejected = counts(at)  # the whole file read with the saved profile
+        assert read == 10 == normalized + rejected
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def test_saving_a_mapping_never_overwrites_a_shipped_profile() -> None:
     shipped = (MAPPINGS_DIR / "twilio.yaml").read_bytes()
     at = on_page("pages/invoice.py", invoice_uploads=[("calls.csv", UNKNOWN_CARRIER_CSV)])
-    rows = list(at.data_editor(key="mapping_editor").value["source column"])
-    at.session_state["mapping_editor"] = {"edited_rows": {rows.index("Way"): {"canonical field": "direction"}},
-                                          **NO_EDITS}
-    at.run()
+    edit_sources(at, {"direction": "Way"})
     at.text_input[-1].input("twilio")
     at.button[-1].click().run()
     assert not at.exception
@@ -103,10 +140,7 @@ def test_saving_a_mapping_as_a_new_profile_selects_it() -> None:
     path = MAPPINGS_DIR / f"{name}.yaml"
     try:
         at = on_page("pages/invoice.py", invoice_uploads=[("calls.csv", UNKNOWN_CARRIER_CSV)])
-        rows = list(at.data_editor(key="mapping_editor").value["source column"])
-        at.session_state["mapping_editor"] = {"edited_rows": {rows.index("Way"): {"canonical field": "direction"}},
-                                              **NO_EDITS}
-        at.run()
+        edit_sources(at, {"direction": "Way"})
         at.text_input[-1].input(name)
         at.button[-1].click().run()
         assert not at.exception

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from app_helpers import UNKNOWN_CARRIER_CSV, metrics, on_page, shows_demo_badge, texts
+
+from pages.ui import PREPARE_SETTINGS, PreparedEntry
+from recon_core.demo import DemoFiles
+from recon_core.profiles import load_carrier_profile
+from recon_core.reconcile import reconcile
 
 RECONCILE = "pages/reconcile.py"
 
@@ -75,7 +82,7 @@ def test_a_saved_run_is_listed_in_history_and_two_runs_compare() -> None:
     comparison = next(d.value for d in at.dataframe if "measure" in d.value.columns)
     matched = comparison.set_index("measure").loc["matched"]
     assert matched["run A"] != matched["run B"]
-    assert {"reconciliation.xlsx", "summary.json"} <= {b.label for b in at.download_button}
+    assert {"Excel dispute pack", "summary.json"} <= {b.label for b in at.download_button}
 
 
 def test_settings_survive_switching_pages() -> None:
@@ -103,3 +110,20 @@ def test_a_rate_deck_replaces_the_flat_rates() -> None:
     at.run()
     assert not at.exception
     assert any("bad.csv" in e for e in texts(at.error))
+
+
+def test_report_files_are_written_from_the_result_shown(demo: DemoFiles) -> None:
+    run, _ = reconcile([demo.invoice], [demo.conversations], load_carrier_profile(demo.profile), PREPARE_SETTINGS)
+    entry = PreparedEntry("test", run)
+    key, result = entry.classified(5.0, demo.rating())
+    assert entry.classified(5.0, demo.rating()) == (key, result)  # remembered, not classified again
+    files = entry.report_files(key, result)
+    assert set(files) == {"MatchedCalls.csv", "Discrepancies.csv", "ExcludedRows.csv", "RejectedRows.csv",
+                          "summary.json", "reconciliation.xlsx"}
+    lines = files["Discrepancies.csv"].read_text(encoding="utf-8").strip().splitlines()
+    assert len(lines) - 1 == len(result.discrepancies)
+    summary = json.loads(files["summary.json"].read_text(encoding="utf-8"))
+    assert summary["settings"]["time_tolerance_s"] == 5.0 and summary["counts"] == result.summary["counts"]
+    assert summary["run_id"] and summary["created_utc"]
+    assert result.summary["run_id"] is None  # the result on screen is not changed by writing it
+    run.con.close()

@@ -190,3 +190,18 @@ def full_page_screenshot(page: Page, folder: Path, name: str) -> Path:
         DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, DOC_SCREENSHOTS / name)
     return path
+
+
+def set_number_input(page: Page, label: str, value: str) -> None:
+    """Type ``value`` into the ``st.number_input`` labelled ``label`` and commit it with Enter."""
+    field = fresh(page.get_by_role("spinbutton", name=label, exact=True))
+    field.fill(value)
+    field.press("Enter")
+
+
+def plotly_traces(page: Page, index: int) -> int:
+    """How many traces the ``index``-th plotly chart of the current run holds (from its live figure)."""
+    return int(page.evaluate("""(i) => {
+        const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')]
+            .filter(c => !c.closest('[data-stale="true"]'));
+        return charts[i] && charts[i].data ? charts[i].data.length : 0; }""", index))

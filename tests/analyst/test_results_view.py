@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import pandas as pd
 import pytest
 
-from pages.results_view import (
+from recon_core.analyst.results_view import (
+    CATEGORY_LABELS,
     category_breakdown,
+    category_counts,
     explain_row,
     format_money,
     kpis,
     results_table,
     tolerance_sensitivity,
 )
-from pages.ui import PREPARE_SETTINGS, PreparedEntry
 from recon_core.demo import DemoFiles
 from recon_core.profiles import load_carrier_profile
-from recon_core.reconcile import PreparedRun, ReconResult, classify, reconcile
+from recon_core.rating import RatingSettings
+from recon_core.reconcile import PreparedRun, ReconcileSettings, ReconResult, classify, reconcile
 
 
 @pytest.mark.parametrize(("amount", "currency", "expected"), [
@@ -37,7 +39,9 @@ def test_format_money(amount: Any, currency: Any, expected: str) -> None:
 
 @pytest.fixture(scope="module")
 def demo_run(demo: DemoFiles) -> Iterator[tuple[PreparedRun, ReconResult, DemoFiles]]:
-    run, _ = reconcile([demo.invoice], [demo.conversations], load_carrier_profile(demo.profile), PREPARE_SETTINGS)
+    # Prepared as the page prepares (a rating that needs no rates), classified with the demo's rating.
+    settings = ReconcileSettings(rating=RatingSettings(rate_source="invoice_rate"))
+    run, _ = reconcile([demo.invoice], [demo.conversations], load_carrier_profile(demo.profile), settings)
     yield run, classify(run, 10.0, demo.rating()), demo
     run.con.close()
 
@@ -47,8 +51,12 @@ def test_kpis_of_the_demo(demo_run: tuple[PreparedRun, ReconResult, DemoFiles]) 
     tiles = {k.label: k.value for k in kpis(result.summary)}
     assert tiles["Discrepancies"] == "14"
     assert tiles["Disputed amount"] == format_money(result.summary["money"]["disputed_amount"], "USD")
-    breakdown = category_breakdown(result).set_index("category")["rows"].to_dict()
-    assert breakdown == {"Cost variance": 5, "Missing in CDR": 3, "Missing in invoice": 4, "Duplicate charge": 2}
+    breakdown = category_breakdown(result).set_index("category")
+    assert breakdown["rows"].to_dict() == {"Cost variance": 5, "Missing in CDR": 3, "Missing in invoice": 4,
+                                           "Duplicate charge": 2}
+    # The chart's amounts add up to the disputed KPI; nothing is disputed for calls missing from the invoice.
+    assert breakdown["disputed"].sum() == pytest.approx(float(result.summary["money"]["disputed_amount"]))
+    assert breakdown.loc["Missing in invoice", "disputed"] == 0 and breakdown.loc["Missing in CDR", "disputed"] > 0
 
 
 def test_results_table_holds_discrepancies_then_optionally_matched_rows(
@@ -60,6 +68,33 @@ def test_results_table_holds_discrepancies_then_optionally_matched_rows(
     assert only["invoice_cost"].dtype == "float64" and only["time_offset_s"].dtype == "float64"
     everything = results_table(result, include_matched=True)
     assert len(everything) == 14 + result.summary["counts"]["matched"]
+
+
+def test_results_table_order_filter_and_limit_follow_the_grid(
+        demo_run: tuple[PreparedRun, ReconResult, DemoFiles]) -> None:
+    run, _, demo = demo_run
+    strict = classify(run, 0.0, demo.rating())  # thousands of discrepancies, a few matched rows
+    counts = category_counts(strict, include_matched=True)
+    summary = strict.summary["counts"]
+    assert counts == {c: int(summary[c]) for c in ("MATCHED", "MISSING_IN_CDR", "MISSING_IN_INVOICE") if summary[c]}
+    assert category_counts(strict) == {c: n for c, n in counts.items() if c != "MATCHED"}
+
+    everything = results_table(strict, include_matched=True)
+    assert len(everything) == sum(counts.values())
+    ranks = everything["category"].map(list(CATEGORY_LABELS).index)
+    assert ranks.is_monotonic_increasing  # matched first, then the discrepancy categories in their order
+    first_missing_in_cdr = everything[everything["category"] == "MISSING_IN_CDR"]["invoice_record_id"].tolist()
+    in_result = strict.discrepancies[strict.discrepancies["category"] == "MISSING_IN_CDR"]["invoice_record_id"]
+    assert first_missing_in_cdr == in_result.tolist()  # the result's own order within a category
+
+    only_cdr_side = results_table(strict, include_matched=True, categories=["MISSING_IN_INVOICE"], limit=25)
+    assert len(only_cdr_side) == 25 and set(only_cdr_side["category"]) == {"MISSING_IN_INVOICE"}
+    expected = everything[everything["category"] == "MISSING_IN_INVOICE"].head(25).reset_index(drop=True)
+    pd.testing.assert_frame_equal(only_cdr_side, expected)
+
+    head = results_table(strict, include_matched=True, limit=counts["MATCHED"] + 3)
+    pd.testing.assert_frame_equal(head, everything.head(counts["MATCHED"] + 3))
+    assert results_table(strict, categories=["DUPLICATE_CHARGE"]).empty
 
 
 def test_sensitivity_curve_agrees_with_classify_at_each_tolerance(
@@ -115,19 +150,3 @@ def test_explaining_a_row_unmatched_at_zero_tolerance_shows_the_nearest_call_out
     assert explained.cdr_record["record_id"] == row["nearest_record_id"]
     assert not explained.candidates["within_tolerance"].any()
     assert "outside the 0 s tolerance" in explained.reason
-
-
-def test_report_files_are_written_from_the_result_shown(demo_run: tuple[PreparedRun, ReconResult, DemoFiles]) -> None:
-    run, _, demo = demo_run
-    entry = PreparedEntry("test", run)
-    key, result = entry.classified(5.0, demo.rating())
-    assert entry.classified(5.0, demo.rating()) == (key, result)  # remembered, not classified again
-    files = entry.report_files(key, result)
-    assert set(files) == {"MatchedCalls.csv", "Discrepancies.csv", "ExcludedRows.csv", "RejectedRows.csv",
-                          "summary.json", "reconciliation.xlsx"}
-    lines = files["Discrepancies.csv"].read_text(encoding="utf-8").strip().splitlines()
-    assert len(lines) - 1 == len(result.discrepancies)
-    summary = json.loads(files["summary.json"].read_text(encoding="utf-8"))
-    assert summary["settings"]["time_tolerance_s"] == 5.0 and summary["counts"] == result.summary["counts"]
-    assert summary["run_id"] and summary["created_utc"]
-    assert result.summary["run_id"] is None  # the result on screen is not changed by writing it

@@ -1,8 +1,6 @@
-"""Invoice mapping helpers for the app: detect the carrier, build a mapping from the analyst's table.
+"""Invoice mapping for the app: detect the carrier, guess a mapping, turn the analyst's table into a profile.
 
-Pure functions over ``recon_core`` (no streamlit), so they are tested directly. They belong in
-``recon_core.profiles`` (detection, form -> profile) and ``recon_core.ingest`` (file preview); they
-live here until that move.
+Pure functions (no streamlit), tested directly; the Invoice page only renders them.
 """
 
 from __future__ import annotations
@@ -21,9 +19,15 @@ from recon_core.profiles import FileOptions, MappingProfile, profile_from_dict
 from recon_core.schema import MAPPABLE_FIELDS
 from recon_core.sql import connect, drop_relation, execute, quote_ident
 
-SOURCE_COLUMN = "source column"
+# The mapping editor has one row per canonical field: the analyst picks the file's column that
+# holds it. One column may feed several fields (Twilio's ``sid`` is both the record id and the
+# call id); a field cannot come from two columns.
 FIELD_COLUMN = "canonical field"
+MEANING_COLUMN = "what it holds"
+SOURCE_COLUMN = "source column"
 SAMPLE_COLUMN = "first value"
+# What the source column shows for a field the file does not have (an empty cell reads as "None").
+NOT_MAPPED = "— not in this file —"
 DIRECTION_VALUE_COLUMN = "carrier value"
 DIRECTION_COLUMN = "means"
 PREVIEW_ROWS = 200
@@ -124,47 +128,53 @@ def preview_file(path: Path, display_name: str | None = None, rows: int = PREVIE
 
 
 def guess_mapping(columns: Sequence[str], start_from: MappingProfile | None = None) -> dict[str, str]:
-    """A first mapping, source column -> canonical field ('' = not used).
+    """A first mapping, canonical field -> source column (fields left out are not mapped).
 
-    Columns the ``start_from`` profile maps keep its field; the rest are guessed from their
-    names (``FIELD_SYNONYMS``). Each field is used once.
+    Every field the ``start_from`` profile maps to a column present in ``columns`` keeps that
+    column (in the file's spelling), even when several fields share it. The fields still unmapped
+    are guessed from the header names (``FIELD_SYNONYMS``), each from a column not used yet.
     """
-    mapping = {c: "" for c in columns}
-    used: set[str] = set()
+    mapping: dict[str, str] = {}
     if start_from is not None:
         lookup = {str(c).strip().lower(): c for c in columns}
         for fname, src in start_from.columns.items():
             column = lookup.get(str(src).strip().lower())
-            if column is not None and not mapping[column] and fname not in used:
-                mapping[column] = fname
-                used.add(fname)
+            if column is not None and fname in MAPPABLE_FIELDS:
+                mapping[fname] = column
+    used = set(mapping.values())
     for fname, synonyms in FIELD_SYNONYMS.items():
-        if fname in used:
+        if fname in mapping:
             continue
-        for column in columns:
-            if not mapping[column] and _norm(column) in synonyms:
-                mapping[column] = fname
-                used.add(fname)
-                break
-    return mapping
+        column = next((c for c in columns if c not in used and _norm(c) in synonyms), None)
+        if column is not None:
+            mapping[fname] = column
+            used.add(column)
+    return {f: mapping[f] for f in MAPPABLE_FIELDS if f in mapping}
 
 
 def mapping_table(mapping: Mapping[str, str], sample: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The editable table: one row per source column, its canonical field and its first value."""
-    first = {}
+    """The editable table: one row per canonical field, the source column feeding it (``NOT_MAPPED``
+    when none), that column's first value in the file, and what the field holds."""
+    first: dict[str, str] = {}
     if sample is not None and len(sample):
-        first = {c: ("" if pd.isna(v) else str(v)) for c, v in sample.iloc[0].items()}
+        first = {str(c): ("" if pd.isna(v) else str(v)) for c, v in sample.iloc[0].items()}
+    fields = list(MAPPABLE_FIELDS)
+    sources = [str(mapping.get(f) or "") for f in fields]
     return pd.DataFrame({
-        SOURCE_COLUMN: list(mapping),
-        FIELD_COLUMN: [mapping[c] or "" for c in mapping],
-        SAMPLE_COLUMN: [first.get(c, "") for c in mapping],
+        FIELD_COLUMN: fields,
+        SOURCE_COLUMN: [s or NOT_MAPPED for s in sources],
+        SAMPLE_COLUMN: [first.get(s, "") if s else "" for s in sources],
+        MEANING_COLUMN: [MAPPABLE_FIELDS[f] for f in fields],
     })
 
 
 def mapping_from_table(table: pd.DataFrame) -> dict[str, str]:
-    """Source column -> canonical field, from the (edited) table."""
-    return {str(s): ("" if f is None or pd.isna(f) else str(f))
-            for s, f in zip(table[SOURCE_COLUMN], table[FIELD_COLUMN], strict=True)}
+    """Canonical field -> source column from the (edited) table; fields without a column are left out."""
+    mapping = {}
+    for fname, source in zip(table[FIELD_COLUMN], table[SOURCE_COLUMN], strict=True):
+        if source is not None and not pd.isna(source) and str(source) and str(source) != NOT_MAPPED:
+            mapping[str(fname)] = str(source)
+    return mapping
 
 
 def guess_direction(value: str) -> str:
@@ -190,7 +200,7 @@ class MappingForm:
     """What the analyst set on the mapping form; :func:`build_profile` turns it into a profile."""
 
     columns: dict[str, str]
-    """Source column -> canonical field ('' = not used)."""
+    """Canonical field -> source column ('' or absent = not mapped); a column may feed several fields."""
     direction_values: dict[str, str] = field(default_factory=dict)
     """Carrier direction text -> inbound | outbound ('' = not set)."""
     name: str = CUSTOM_PROFILE_NAME
@@ -210,7 +220,7 @@ class MappingForm:
             "name": self.name,
             "carrier": self.carrier or self.name,
             "file": {"format": "auto", "header": True},
-            "columns": {f: s for s, f in self.columns.items() if f},
+            "columns": {f: s for f, s in self.columns.items() if s},
             "timestamps": {"timezone": self.timezone, "format": self.timestamp_format or "auto"},
             "duration_unit": self.duration_unit,
             "cost_sign": self.cost_sign,
@@ -225,26 +235,25 @@ class MappingForm:
         return data
 
 
-def mapping_problems(form: MappingForm) -> list[str]:
-    """Problems the profile validation cannot see: a field fed by two columns."""
-    by_field: dict[str, list[str]] = {}
-    for source, fname in form.columns.items():
-        if fname:
-            by_field.setdefault(fname, []).append(source)
-    problems = [f"canonical field '{f}' is mapped from {len(s)} columns ({', '.join(repr(c) for c in s)}); "
-                "keep one" for f, s in by_field.items() if len(s) > 1]
-    problems += [f"'{f}' is not a canonical field (choose one of {', '.join(MAPPABLE_FIELDS)})"
-                 for f in by_field if f not in MAPPABLE_FIELDS]
+def mapping_problems(form: MappingForm, file_columns: Sequence[str] | None = None) -> list[str]:
+    """Problems the profile validation cannot see: unknown fields, columns the file does not have."""
+    problems = [f"'{f}' is not a canonical field (choose one of {', '.join(MAPPABLE_FIELDS)})"
+                for f, source in form.columns.items() if source and f not in MAPPABLE_FIELDS]
+    if file_columns is not None:
+        present = set(file_columns)
+        problems += [f"'{f}' is mapped from column {source!r}, which the file does not have"
+                     for f, source in form.columns.items() if source and source not in present]
     return problems
 
 
-def build_profile(form: MappingForm, source: str = "your mapping") -> MappingProfile:
-    """Validate the form and build the profile.
+def build_profile(form: MappingForm, source: str = "your mapping",
+                  file_columns: Sequence[str] | None = None) -> MappingProfile:
+    """Validate the form (against the file's columns, when given) and build the profile.
 
     Raises:
         ProfileError: listing every problem at once (mapping and profile settings).
     """
-    problems = mapping_problems(form)
+    problems = mapping_problems(form, file_columns)
     try:
         profile = profile_from_dict(form.profile_data(), source)
     except ProfileError as exc:

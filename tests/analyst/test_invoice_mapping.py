@@ -7,9 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pages.invoice_mapping import (
+from recon_core.analyst.invoice_mapping import (
+    NOT_MAPPED,
     MappingForm,
     build_profile,
+    form_from_profile,
     guess_direction,
     guess_mapping,
     mapping_from_table,
@@ -19,6 +21,7 @@ from pages.invoice_mapping import (
 )
 from recon_core.errors import ProfileError
 from recon_core.profiles import load_carrier_profile, load_profile, shipped_profile_paths
+from recon_core.schema import MAPPABLE_FIELDS
 
 TWILIO_HEADER = ("sid", "parent_call_sid", "date_created", "start_time", "end_time", "direction", "from", "to",
                  "status", "duration", "price", "price_unit")
@@ -43,7 +46,22 @@ def test_rank_profiles_names_the_best_fit_and_how_sure(columns: tuple[str, ...],
 def test_guess_mapping_starts_from_a_profile_then_from_header_names() -> None:
     columns = ["sid", "When", "Secs", "Charge", "Way"]
     guess = guess_mapping(columns, load_carrier_profile("twilio"))
-    assert guess == {"sid": "record_id", "When": "start_time", "Secs": "duration", "Charge": "cost", "Way": ""}
+    # Twilio's sid feeds both the record id and the call id; the rest is guessed from the names.
+    assert guess == {"record_id": "sid", "call_id": "sid", "start_time": "When", "duration": "Secs", "cost": "Charge"}
+
+
+def test_a_twilio_file_keeps_every_field_of_the_twilio_profile() -> None:
+    twilio = load_carrier_profile("twilio")
+    form = form_from_profile(twilio, TWILIO_HEADER)
+    assert form.columns == {f: s for f, s in twilio.columns.items()}
+    assert build_profile(form).columns == twilio.columns
+
+
+def test_guess_mapping_without_a_profile_uses_each_column_once() -> None:
+    guess = guess_mapping(["Ref", "Date", "Time", "Type", "From", "To", "Secs", "Cost", "Rate"])
+    assert guess == {"record_id": "Ref", "start_date": "Date", "start_time_of_day": "Time", "direction": "Type",
+                     "source_number": "From", "destination_number": "To", "duration": "Secs", "cost": "Cost",
+                     "rate": "Rate"}
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -53,26 +71,31 @@ def test_guess_direction(value: str, expected: str) -> None:
     assert guess_direction(value) == expected
 
 
-def test_mapping_table_round_trips() -> None:
-    mapping = {"A": "record_id", "B": "", "C": "cost"}
+def test_mapping_table_has_one_row_per_field_and_round_trips() -> None:
+    mapping = {"record_id": "A", "call_id": "A", "cost": "C"}
     table = mapping_table(mapping, pd.DataFrame({"A": ["1"], "B": ["x"], "C": ["0.5"]}))
-    assert table["first value"].tolist() == ["1", "x", "0.5"]
+    assert table["canonical field"].tolist() == list(MAPPABLE_FIELDS)
+    rows = table.set_index("canonical field")
+    assert rows.loc["record_id", "source column"] == "A" and rows.loc["call_id", "source column"] == "A"
+    assert rows.loc["call_id", "first value"] == "1" and rows.loc["cost", "first value"] == "0.5"
+    assert rows.loc["duration", "source column"] == NOT_MAPPED and rows.loc["duration", "first value"] == ""
+    assert rows.loc["sip_call_id", "what it holds"] == "SIP Call-ID"
     assert mapping_from_table(table) == mapping
 
 
 def test_build_profile_lists_every_problem_at_once() -> None:
-    form = MappingForm(columns={"When": "start_time", "Secs": "duration", "Charge": "duration", "From": ""},
+    form = MappingForm(columns={"start_time": "When", "cost": "Charge", "duration": "Sekunden", "rate": ""},
                        timezone="Mars/Olympus", billing_increment="60/0")
     with pytest.raises(ProfileError) as raised:
-        build_profile(form)
+        build_profile(form, file_columns=["When", "Secs", "Charge"])
     problems = "\n".join(raised.value.problems)
-    for expected in ("'duration' is mapped from 2 columns", "source_number", "Mars/Olympus", "60/0",
-                     "default_direction"):
+    for expected in ("'duration' is mapped from column 'Sekunden', which the file does not have", "source_number",
+                     "Mars/Olympus", "60/0", "default_direction"):
         assert expected in problems
 
 
 def test_build_profile_of_a_complete_form() -> None:
-    form = MappingForm(columns={"When": "start_time", "Secs": "duration", "From": "source_number", "Way": "direction"},
+    form = MappingForm(columns={"start_time": "When", "duration": "Secs", "source_number": "From", "direction": "Way"},
                        direction_values={"In": "inbound", "Out": "outbound", "?": ""}, timezone="Europe/Paris")
     profile = build_profile(form)
     assert profile.columns == {"start_time": "When", "duration": "Secs", "source_number": "From", "direction": "Way"}
