@@ -160,12 +160,11 @@ def cmd_rt_batch(args: argparse.Namespace) -> int:
                   f"({fetch.requests} requests)")
         result, run_id = reconcile_store(con, settings, pending_intervals=pending,
                                          batch_complete_until=complete_until, progress=progress)
-        if notes:
-            result.summary["notes"] = [*result.summary["notes"], *notes]
-        result.summary["run_id"] = run_id
         dispatches = send_rt_batch_alerts(con, result, channels, send=not args.no_send)
-        result.summary["alerts"] = {state: sum(1 for d in dispatches if d["state"] == state)
-                                    for state in ("sent", "already_sent", "failed", "would_send")}
+        alert_counts = {state: sum(1 for d in dispatches if d["state"] == state)
+                        for state in ("sent", "already_sent", "failed", "would_send")}
+        result = replace(result, summary={**result.summary, "run_id": run_id,
+                                          "notes": [*result.summary["notes"], *notes], "alerts": alert_counts})
     paths = write_rt_batch_reports(result, args.out, dispatches=dispatches)
     s = result.summary
     c = s["counts"]

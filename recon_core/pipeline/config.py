@@ -237,8 +237,8 @@ def _carrier(raw: Any, index: int, problems: list[str]) -> CarrierConfig | None:
             parse_rate_option(rate)
         except ReconError as exc:
             problems.append(f"{where}.rate: {exc}")
-    if deck and not _is_url(deck) and not Path(deck).is_file():
-        problems.append(f"{where}.rate_deck: file {deck} not found")
+    if deck and not Path(deck).is_file():
+        problems.append(f"{where}.rate_deck: file {deck} not found (a local CSV file)")
     increment = _text(raw, "increment", problems, where)
     if increment:
         from recon_core.rating import parse_increment

@@ -50,9 +50,8 @@ likely_cause), ``unmapped_statuses`` (review list, :data:`UNMAPPED_COLUMNS`), ``
 counts per status, intervals, checkpoint, notes, ...), ``alerts`` (tuple of payload dicts),
 ``checkpoint``, ``settings``; ``.to_dict()``.
 
-Charts: ``variance_series(result, metric, queue_id, media_type)`` (rt/batch lines + ``lower``/
-``upper`` tolerance band + status), ``status_grid(result, metric=None)`` (interval x queue, worst
-status), ``series_keys(result)``.
+Charts and tables for the page: :mod:`recon_core.rtbatch.view` (``metric_series`` with the
+tolerance band, ``status_grid``, ``mismatch_table``, ``review_table``, ...).
 
 Out: ``write_rt_batch_reports(result, out_dir, *, dispatches=None) -> dict[str, Path]``
 (``MetricVariances.csv``, ``alerts.json``, ``summary.json``, ``rt_vs_batch.xlsx``) and
@@ -90,7 +89,6 @@ from recon_core.rtbatch.metrics import (
 from recon_core.rtbatch.reports import RT_BATCH_FILES, rt_batch_report_bytes, write_rt_batch_reports
 from recon_core.rtbatch.run import reconcile_frames, reconcile_store
 from recon_core.rtbatch.sources import GRANULARITIES, read_batch_file, read_tidy_csv
-from recon_core.rtbatch.views import series_keys, status_grid, variance_series
 
 __all__ = [
     "DEMO_DAY",
@@ -120,10 +118,7 @@ __all__ = [
     "save_policy",
     "save_status_map",
     "send_rt_batch_alerts",
-    "series_keys",
-    "status_grid",
     "status_map_from_rows",
     "validate_settings",
-    "variance_series",
     "write_rt_batch_reports",
 ]

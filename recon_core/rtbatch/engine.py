@@ -40,6 +40,7 @@ from recon_core.rtbatch.metrics import (
     METRIC_REGISTRY,
     STATUS_METRICS,
     MetricPolicy,
+    MetricSpec,
     StatusMap,
     base_metric,
     metric_spec,
@@ -229,11 +230,18 @@ def _with_derived(side: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([side, added[side.columns]], ignore_index=True)
 
 
+def _utc(when: datetime | pd.Timestamp) -> pd.Timestamp:
+    """An aware UTC timestamp (naive input is read as UTC)."""
+    ts = pd.Timestamp(when)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
 def _rows_where(frame: pd.DataFrame, keep: Callable[[str], bool]) -> pd.DataFrame:
     """The rows whose metric passes ``keep`` (an empty frame stays empty, columns intact)."""
     if frame.empty:
         return frame
-    return frame[frame["metric"].map(keep).astype(bool).to_numpy()]
+    verdicts = {m: bool(keep(m)) for m in frame["metric"].unique()}
+    return frame[frame["metric"].map(verdicts).astype(bool).to_numpy()]
 
 
 def _additive(metric: str) -> bool:
@@ -299,11 +307,13 @@ def reconcile_rt_batch(
             notes.append(f"{len(finer)} {name} non-additive values were summed over finer intervals; "
                          "supply their components (e.g. tHandle and nHandled for AHT) instead")
     if settings.start is not None:
-        rt_raw = rt_raw[rt_raw["interval_start"] >= settings.start]
-        batch = batch[batch["interval_start"] >= settings.start]
+        first = _utc(settings.start)
+        rt_raw = rt_raw[rt_raw["interval_start"] >= first]
+        batch = batch[batch["interval_start"] >= first]
     if settings.end is not None:
-        rt_raw = rt_raw[rt_raw["interval_start"] + step <= settings.end]
-        batch = batch[batch["interval_start"] + step <= settings.end]
+        last = _utc(settings.end)
+        rt_raw = rt_raw[rt_raw["interval_start"] + step <= last]
+        batch = batch[batch["interval_start"] + step <= last]
     if progress:
         progress(0.3, "mapping statuses and deriving averages")
     rt, unmapped = _map_statuses(rt_raw, settings.status_map)
@@ -334,26 +344,23 @@ def reconcile_rt_batch(
     if not batch.empty:
         coverage = (batch["interval_start"].min(), batch["interval_start"].max() + step)
     complete_until = batch_complete_until.astimezone(UTC) if batch_complete_until else None
-    pending = {pd.Timestamp(p).tz_convert("UTC") if pd.Timestamp(p).tzinfo else pd.Timestamp(p).tz_localize("UTC")
-               for p in pending_intervals}
+    pending = {_utc(p) for p in pending_intervals}
     buffer = timedelta(minutes=settings.buffer_minutes)
     reasons: dict[pd.Timestamp, str | None] = {}
     for start in merged["interval_start"].unique():
         ts = pd.Timestamp(start)
         reasons[ts] = _pending_reason(ts, ts + step, as_of=as_of, buffer=buffer, complete_until=complete_until,
                                       pending=pending, coverage=coverage)
-    values = {(r.interval_start, r.queue_id, r.media_type, r.metric): (r.rt_value, r.batch_value)
-              for r in merged[~merged["unmapped"]].itertuples(index=False)}
+    mapped = merged[~merged["unmapped"]]
+    values = dict(zip(zip(mapped["interval_start"], mapped["queue_id"], mapped["media_type"], mapped["metric"],
+                          strict=True),
+                      zip(mapped["rt_value"], mapped["batch_value"], strict=True), strict=True))
     unmapped_time: dict[tuple[Any, ...], list[tuple[str, float]]] = {}
     for r in unmapped.itertuples(index=False):
         unmapped_time.setdefault((r.interval_start, r.queue_id, r.media_type, base_metric(r.metric)), []).append(
             (r.metric.split(":", 1)[1], float(r.value)))
 
-    rows = []
-    for r in merged.itertuples(index=False):
-        rows.append(_compare_row(r, settings.policy, reasons, values, unmapped_time, step))
-    variances = pd.DataFrame(rows, columns=list(VARIANCE_COLUMNS))
-    variances["interval_end"] = variances["interval_start"] + step
+    variances = _compare_frame(merged, settings.policy, reasons, values, unmapped_time, step)
     variances = variances.sort_values(["interval_start", "queue_id", "media_type", "metric"],
                                       kind="mergesort").reset_index(drop=True)
     for column in ("rt_value", "batch_value", "abs_variance", "variance_percent", "threshold", "threshold_percent"):
@@ -375,54 +382,80 @@ def _number(value: Any) -> float | None:
     return None if math.isnan(number) else number
 
 
-def _compare_row(r: Any, policy: MetricPolicy, reasons: Mapping[pd.Timestamp, str | None],
-                 values: Mapping[tuple[Any, ...], tuple[float, float]],
-                 unmapped_time: Mapping[tuple[Any, ...], list[tuple[str, float]]],
-                 step: pd.Timedelta) -> dict[str, Any]:
-    spec = metric_spec(r.metric)
-    tol = policy.tolerance_for(r.metric)
-    rt, batch = _number(r.rt_value), _number(r.batch_value)
-    row: dict[str, Any] = {"interval_start": r.interval_start, "interval_end": None, "queue_id": r.queue_id,
-                           "media_type": r.media_type, "metric": r.metric, "kind": spec.kind if spec else "unknown",
-                           "unit": spec.unit if spec else "", "rt_value": rt, "batch_value": batch,
-                           "abs_variance": None, "variance_percent": None, "threshold": None,
-                           "threshold_kind": None, "threshold_percent": tol.percent, "status": STATUS_OK,
-                           "likely_cause": None}
-    if r.unmapped:
-        status = r.metric.split(":", 1)[1]
-        row.update(status=STATUS_UNMAPPED, likely_cause=f"real-time status {status!r} is not in the status map; "
-                                                         "map it to a batch classification")
-        return row
-    rt_v, batch_v = rt or 0.0, batch or 0.0
-    row["abs_variance"] = abs(rt_v - batch_v)
-    row["variance_percent"] = (rt_v - batch_v) / abs(batch_v) * 100.0 if batch_v else None
+def _compare_frame(merged: pd.DataFrame, policy: MetricPolicy, reasons: Mapping[pd.Timestamp, str | None],
+                   values: Mapping[tuple[Any, ...], tuple[float, float]],
+                   unmapped_time: Mapping[tuple[Any, ...], list[tuple[str, float]]],
+                   step: pd.Timedelta) -> pd.DataFrame:
+    """The comparison of every row (vectorized), then the likely causes of the mismatches (row by row)."""
+    metrics = merged["metric"].unique()
+    specs = {m: metric_spec(m) for m in metrics}
+    tolerances = {m: policy.tolerance_for(m) for m in metrics}
+    names = merged["metric"]
+    out = merged[["interval_start", "queue_id", "media_type", "metric"]].copy()
+    out["interval_end"] = out["interval_start"] + step
+    out["kind"] = names.map({m: spec.kind if spec else "unknown" for m, spec in specs.items()})
+    out["unit"] = names.map({m: spec.unit if spec else "" for m, spec in specs.items()})
+    rt = merged["rt_value"].astype("float64")
+    batch = merged["batch_value"].astype("float64")
+    out["rt_value"], out["batch_value"] = rt, batch
+    rt_v, batch_v = rt.fillna(0.0), batch.fillna(0.0)
+    absolute = names.map({m: t.absolute for m, t in tolerances.items()}).astype("float64")
+    percent = names.map({m: t.percent for m, t in tolerances.items()}).astype("float64")
+    relative = percent / 100.0 * batch_v.abs()
     one_side_zero = (rt_v == 0.0) != (batch_v == 0.0)
-    threshold, kind = (tol.absolute, "absolute") if one_side_zero else tol.threshold(batch_v)
-    if spec is not None and spec.kind == "ratio":
-        kind = "points"
-    row.update(threshold=threshold, threshold_kind=kind)
-    reason = reasons.get(pd.Timestamp(r.interval_start))
-    if reason is not None:
-        row.update(status=STATUS_PENDING, likely_cause=reason)
-        return row
-    if rt_v == batch_v or abs(rt_v - batch_v) <= threshold + 1e-9:
-        return row
-    row["status"] = STATUS_MISMATCH
+    unmapped = merged["unmapped"].astype(bool)
+    threshold = absolute.where(one_side_zero | (relative <= absolute), relative)
+    kind = pd.Series("percent", index=merged.index, dtype="object").where(
+        ~one_side_zero & (relative > absolute), "absolute")
+    kind = kind.where(out["kind"] != "ratio", "points")
+    diff = (rt_v - batch_v).abs()
+    out["abs_variance"] = diff.where(~unmapped)
+    out["variance_percent"] = ((rt_v - batch_v) / batch_v.abs() * 100.0).where((batch_v != 0.0) & ~unmapped)
+    out["threshold"] = threshold.where(~unmapped)
+    out["threshold_kind"] = kind.where(~unmapped, None)
+    out["threshold_percent"] = percent
+    reason = merged["interval_start"].map(dict(reasons))
+    pending = reason.notna() & ~unmapped
+    within = (rt_v == batch_v) | (diff <= threshold + 1e-9)
+    status = pd.Series(STATUS_OK, index=merged.index, dtype="object")
+    status = status.where(within, STATUS_MISMATCH).where(~pending, STATUS_PENDING).where(~unmapped, STATUS_UNMAPPED)
+    cause = pd.Series(None, index=merged.index, dtype="object").where(~pending, reason)
+    if unmapped.any():
+        unmapped_cause = merged.loc[unmapped, "metric"].map(
+            lambda m: f"real-time status {m.split(':', 1)[-1]!r} is not in the status map; map it to a batch "
+                      "classification")
+        cause.loc[unmapped] = unmapped_cause
+    mismatched = merged[status == STATUS_MISMATCH]
+    found = [_mismatch_cause(r, specs[r.metric], policy, reasons, values, unmapped_time, step)
+             for r in mismatched.itertuples(index=False)]
+    if found:
+        status.loc[mismatched.index] = [f[0] for f in found]
+        cause.loc[mismatched.index] = [f[1] for f in found]
+    out["status"] = status
+    out["likely_cause"] = cause
+    return out[list(VARIANCE_COLUMNS)]
+
+
+def _mismatch_cause(r: Any, spec: MetricSpec | None, policy: MetricPolicy, reasons: Mapping[pd.Timestamp, str | None],
+                    values: Mapping[tuple[Any, ...], tuple[float, float]],
+                    unmapped_time: Mapping[tuple[Any, ...], list[tuple[str, float]]],
+                    step: pd.Timedelta) -> tuple[str, str | None]:
+    """(status, likely cause) of a mismatched row: unmapped statuses, a boundary shift, a missing side."""
+    rt, batch = _number(r.rt_value), _number(r.batch_value)
+    rt_v, batch_v = rt or 0.0, batch or 0.0
     key = (r.interval_start, r.queue_id, r.media_type, base_metric(r.metric))
     if _is_status_metric(r.metric) and key in unmapped_time and rt_v < batch_v:
         extra = sum(v for _, v in unmapped_time[key])
-        if abs(rt_v + extra - batch_v) <= tol.threshold(batch_v)[0] + 1e-9:
+        if abs(rt_v + extra - batch_v) <= policy.tolerance_for(r.metric).threshold(batch_v)[0] + 1e-9:
             names = ", ".join(sorted({s for s, _ in unmapped_time[key]}))
-            row.update(status=STATUS_UNMAPPED, likely_cause=f"the unmapped real-time status(es) {names} account "
-                                                            "for the difference; map them in the status map")
-            return row
+            return STATUS_UNMAPPED, (f"the unmapped real-time status(es) {names} account for the difference; "
+                                     "map them in the status map")
     cause = _boundary_cause(r, spec, policy, reasons, values, step)
     if cause is None and rt is None:
         cause = "no real-time value for this interval (was the collector running?)"
     elif cause is None and batch is None:
         cause = "the batch source has no value for this interval"
-    row["likely_cause"] = cause
-    return row
+    return STATUS_MISMATCH, cause
 
 
 def _pair_values(values: Mapping[tuple[Any, ...], tuple[float, float]], start: Any, queue: str, media: str,
@@ -517,29 +550,38 @@ def _summary(variances: pd.DataFrame, review: pd.DataFrame, settings: RtBatchSet
 # ---------------------------------------------------------------------- alerts
 
 
+def _utc_texts(series: pd.Series) -> pd.Series:
+    """Aware timestamps -> ``2026-10-05T10:00:00.000Z`` texts (vectorized)."""
+    return series.dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
+
+
 def build_rt_batch_alerts(variances: pd.DataFrame, settings: RtBatchSettings,
                           as_of: datetime) -> tuple[dict[str, Any], ...]:
     """One alert payload per interval with at least ``alert_min_mismatches`` mismatched rows."""
     if settings.alert_min_mismatches <= 0:
         return ()
     mismatched = variances[variances["status"] == STATUS_MISMATCH]
+    if mismatched.empty:
+        return ()
+    items = pd.DataFrame({
+        "metric_name": mismatched["metric"], "rt_value": mismatched["rt_value"],
+        "batch_value": mismatched["batch_value"], "variance_percent": mismatched["variance_percent"].round(4),
+        "threshold_percent": mismatched["threshold_percent"], "threshold": mismatched["threshold"],
+        "threshold_kind": mismatched["threshold_kind"], "queue_id": mismatched["queue_id"],
+        "media_type": mismatched["media_type"], "interval_start": _utc_texts(mismatched["interval_start"]),
+        "interval_end": _utc_texts(mismatched["interval_end"]), "likely_cause": mismatched["likely_cause"]})
+    items = items.astype(object).where(items.notna(), None)
+    by_interval: dict[str, list[dict[str, Any]]] = {}
+    for record in items.to_dict("records"):
+        by_interval.setdefault(str(record["interval_start"]), []).append(record)
     out = []
-    for start, group in mismatched.groupby("interval_start", sort=True):
-        if len(group) < settings.alert_min_mismatches:
+    for start_text in sorted(by_interval):
+        metrics = by_interval[start_text]
+        if len(metrics) < settings.alert_min_mismatches:
             continue
-        severity = "critical" if len(group) >= settings.alert_critical_mismatches else "warning"
-        metrics = [{"metric_name": r.metric, "rt_value": _number(r.rt_value), "batch_value": _number(r.batch_value),
-                    "variance_percent": None if _number(r.variance_percent) is None
-                    else round(float(r.variance_percent), 4),
-                    "threshold_percent": _number(r.threshold_percent), "threshold": _number(r.threshold),
-                    "threshold_kind": r.threshold_kind, "queue_id": r.queue_id, "media_type": r.media_type,
-                    "interval_start": iso_z(r.interval_start), "interval_end": iso_z(r.interval_end),
-                    "likely_cause": r.likely_cause}
-                   for r in group.itertuples(index=False)]
-        begin = pd.Timestamp(start)
-        details = {"interval": f"{iso_z(begin)}/{iso_z(begin + pd.Timedelta(minutes=settings.minutes))}",
-                   "granularity": settings.granularity, "mismatches": len(group)}
-        payload = build_alert(ALERT_TYPE_RT_BATCH, severity, metrics, environment=settings.environment,
-                              timestamp=as_of, **details)
-        out.append(payload)
+        severity = "critical" if len(metrics) >= settings.alert_critical_mismatches else "warning"
+        details = {"interval": f"{start_text}/{metrics[0]['interval_end']}", "granularity": settings.granularity,
+                   "mismatches": len(metrics)}
+        out.append(build_alert(ALERT_TYPE_RT_BATCH, severity, metrics, environment=settings.environment,
+                               timestamp=as_of, **details))
     return tuple(out)

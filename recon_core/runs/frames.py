@@ -6,7 +6,7 @@ form matters (``Decimal('0.03526000')`` and ``Decimal('0.03526')`` print differe
 with a native Arrow type are written as they are; each ``object`` column is written as text with
 a one-letter type tag per value (``d`` Decimal, ``i`` int, ``f`` float, ``s`` str, ``b`` bool,
 ``t`` timestamp) and turned back into the same Python objects on reading. The whole frame is one
-Arrow IPC stream (codec :data:`FRAME_CODEC`), with the column dtypes recorded beside it.
+zstd-compressed Arrow IPC stream (codec :data:`FRAME_CODEC`), with the column dtypes recorded beside it.
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ def encode_frame(frame: pd.DataFrame) -> bytes:
     meta = {"dtypes": dtypes, "rows": len(frame)}
     table = table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
     sink = io.BytesIO()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
+    options = pa.ipc.IpcWriteOptions(compression="zstd")  # the reader decompresses transparently
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
         writer.write_table(table)
     return sink.getvalue()
 

@@ -35,6 +35,9 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
            "AWS_ENDPOINT_URL": f"http://{host}:{port}"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    import requests
+
+    requests.post(f"http://{host}:{port}/moto-api/reset", timeout=10)  # moto keeps state per process: start empty
     client = boto3.client("s3")
     client.create_bucket(Bucket="invoices")
     client.create_bucket(Bucket="reports")

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from recon_core.errors import SettingsError
+from recon_core.errors import GenesysDataPendingError, GenesysRetriesExhaustedError, SettingsError
 from recon_core.genesys.client import GenesysClient
 from recon_core.genesys.regions import GenesysEndpoints
 from recon_core.genesys.settings import ClientCredentials
@@ -232,3 +232,38 @@ def test_only_intervals_past_the_buffer_and_confirmed_are_fetched(harness_factor
     assert [t.strftime("%H:%M") for t in fetch.fetched] == ["12:00", "12:30"]
     assert [t.strftime("%H:%M") for t in fetch.waiting] == ["13:00", "13:30"] and fetch.pending == ()
     assert h.server.request_count("aggregates/query") == 2  # one chunk: conversations + users
+
+
+class _RefusingTransport:
+    """Stands in for the transport after its retries: every data request ends in ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.calls = 0
+
+    def request_json(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        self.calls += 1
+        raise self.error
+
+
+class _StubClient:
+    def __init__(self, error: Exception) -> None:
+        self.transport = _RefusingTransport(error)
+        self.endpoints = GenesysEndpoints("http://127.0.0.1:9", "http://127.0.0.1:9")
+
+    def data_availability(self) -> datetime:
+        return utc(2026, 10, 6)
+
+
+@pytest.mark.parametrize("error", [
+    GenesysDataPendingError("still preparing (HTTP 409 5 times)", status=409),
+    GenesysRetriesExhaustedError("timed out 5 times"),
+])
+def test_409_and_timeouts_leave_the_intervals_pending(error: Exception) -> None:
+    client = _StubClient(error)
+    with open_store(":memory:") as store:
+        fetch = fetch_batch(client, store.con, ["q1"], utc(2026, 10, 5, 10), utc(2026, 10, 5, 11),  # type: ignore[arg-type]
+                            as_of=utc(2026, 10, 5, 18))
+        states = persist.batch_interval_states(store.con, "PT30M")
+    assert fetch.fetched == () and fetch.pending == (utc(2026, 10, 5, 10), utc(2026, 10, 5, 10, 30))
+    assert set(states.values()) == {"pending"} and client.transport.calls == 1

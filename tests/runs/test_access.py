@@ -58,7 +58,7 @@ def test_a_reader_waits_for_a_writer_in_another_process_then_reads(tmp_path: Pat
 def test_a_reader_gives_up_with_a_clear_busy_message(tmp_path: Path) -> None:
     path = tmp_path / "recon.duckdb"
     open_store(path).close()
-    writer = _start(HOLDING_WRITER, str(path), "3")
+    writer = _start(HOLDING_WRITER, str(path), "2")
     try:
         with pytest.raises(StoreBusyError, match="busy: another program"):
             open_store_waiting(path, read_only=True, timeout_s=0.3)
@@ -107,6 +107,7 @@ RECORDING_WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_the_app_reading_while_runs_are_recorded_never_fails_or_sees_half_a_run(tmp_path: Path, case) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "recon.duckdb"
     open_store(path).close()

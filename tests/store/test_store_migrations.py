@@ -12,6 +12,10 @@ from recon_core.schema import CANONICAL_FIELDS
 from recon_core.sql import SQLExecutionError, execute
 from recon_core.store import MIGRATIONS, Migration, default_store_path, latest_version, open_store
 
+LATEST = latest_version()
+ALL_VERSIONS = sorted(m.version for m in MIGRATIONS)
+NEXT = LATEST + 1  # a migration a later workbench would add
+
 KEY_COLUMNS = [("org_key", "VARCHAR"), ("filter_hash", "VARCHAR"), ("day", "DATE")]
 
 
@@ -32,10 +36,10 @@ def tables(store_con: duckdb.DuckDBPyConnection) -> set[str]:
 def test_a_new_store_gets_every_migration(tmp_path: Path) -> None:
     path = tmp_path / "nested" / "recon.duckdb"
     with open_store(path) as store:
-        assert store.schema_version == latest_version() == 1
+        assert store.schema_version == latest_version() == LATEST
         assert {"genesys_fetched_days", "genesys_conversations", "genesys_staged_conversations",
                 "genesys_legs", "genesys_held_back", "schema_version"} <= tables(store.con)
-    assert versions(path) == [1]
+    assert versions(path) == ALL_VERSIONS
 
 
 def test_reopening_changes_nothing_and_keeps_data(tmp_path: Path) -> None:
@@ -44,9 +48,9 @@ def test_reopening_changes_nothing_and_keeps_data(tmp_path: Path) -> None:
         execute(store.con, "INSERT INTO genesys_held_back VALUES ('o', 'f', DATE '2026-10-01', 'c', 1, 'r')")
     for _ in range(2):
         with open_store(path) as store:
-            assert store.schema_version == 1
+            assert store.schema_version == LATEST
             assert execute(store.con, "SELECT count(*) FROM genesys_held_back").fetchone() == (1,)
-    assert versions(path) == [1]
+    assert versions(path) == ALL_VERSIONS
 
 
 def test_a_store_without_schema_version_is_migrated(tmp_path: Path) -> None:
@@ -55,7 +59,7 @@ def test_a_store_without_schema_version_is_migrated(tmp_path: Path) -> None:
     con.execute("CREATE TABLE notes (text VARCHAR)")
     con.close()
     with open_store(path) as store:
-        assert store.schema_version == 1 and "notes" in tables(store.con)
+        assert store.schema_version == LATEST and "notes" in tables(store.con)
 
 
 def test_an_older_store_gets_only_the_newer_migrations(tmp_path: Path) -> None:
@@ -66,26 +70,26 @@ def test_an_older_store_gets_only_the_newer_migrations(tmp_path: Path) -> None:
 
     def backfill(con: duckdb.DuckDBPyConnection) -> None:
         calls.append(1)
-        execute(con, "INSERT INTO runs SELECT 'from held back ' || conversation_id FROM genesys_held_back")
+        execute(con, "INSERT INTO notes SELECT 'from held back ' || conversation_id FROM genesys_held_back")
 
-    later = (*MIGRATIONS, Migration(2, "runs", ("CREATE TABLE runs (note VARCHAR)",), apply=backfill))
+    later = (*MIGRATIONS, Migration(NEXT, "notes", ("CREATE TABLE notes (note VARCHAR)",), apply=backfill))
     for _ in range(2):
         with open_store(path, migrations=later) as store:
-            assert store.schema_version == 2
-            assert execute(store.con, "SELECT note FROM runs").fetchall() == [("from held back c",)]
+            assert store.schema_version == NEXT
+            assert execute(store.con, "SELECT note FROM notes").fetchall() == [("from held back c",)]
     assert calls == [1]
-    assert versions(path) == [1, 2]
+    assert versions(path) == [*ALL_VERSIONS, NEXT]
 
 
 def test_a_failing_migration_leaves_the_store_as_it_was(tmp_path: Path) -> None:
     path = tmp_path / "recon.duckdb"
     open_store(path).close()
     steps = ("CREATE TABLE half_done (x INTEGER)", "SELECT * FROM nope")
-    broken = (*MIGRATIONS, Migration(2, "broken", steps))
+    broken = (*MIGRATIONS, Migration(NEXT, "broken", steps))
     with pytest.raises(SQLExecutionError, match="nope"):
         open_store(path, migrations=broken)
     with open_store(path) as store:
-        assert store.schema_version == 1 and "half_done" not in tables(store.con)
+        assert store.schema_version == LATEST and "half_done" not in tables(store.con)
 
 
 def test_read_only_rules(tmp_path: Path) -> None:
@@ -93,20 +97,20 @@ def test_read_only_rules(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="does not exist yet"):
         open_store(path, read_only=True)
     duckdb.connect(str(path)).close()  # schema 0
-    with pytest.raises(StoreError, match="has schema 0 but this version needs 1; open it once without read"):
+    with pytest.raises(StoreError, match=f"has schema 0 but this version needs {LATEST}; open it once without read"):
         open_store(path, read_only=True)
     open_store(path).close()
     with open_store(path, read_only=True) as store:
-        assert store.schema_version == 1 and store.read_only
+        assert store.schema_version == LATEST and store.read_only
         with pytest.raises(SQLExecutionError):
             execute(store.con, "DELETE FROM genesys_legs")
 
 
 def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "recon.duckdb"
-    later = (*MIGRATIONS, Migration(2, "future", ("CREATE TABLE future (x INTEGER)",)))
+    later = (*MIGRATIONS, Migration(NEXT, "future", ("CREATE TABLE future (x INTEGER)",)))
     open_store(path, migrations=later).close()
-    with pytest.raises(StoreError, match=r"newer version of the workbench \(schema 2; this version knows up"):
+    with pytest.raises(StoreError, match=rf"newer version of the workbench \(schema {NEXT}; this version knows up"):
         open_store(path)
 
 
@@ -128,7 +132,7 @@ def test_default_path_is_used_when_none_is_given(tmp_path: Path, monkeypatch: py
 
 def test_an_in_memory_store_is_migrated() -> None:
     with open_store(":memory:") as store:
-        assert store.schema_version == 1 and store.path is None
+        assert store.schema_version == LATEST and store.path is None
 
 
 def test_stored_legs_have_the_canonical_columns(tmp_path: Path) -> None:

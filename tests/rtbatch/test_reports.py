@@ -1,4 +1,4 @@
-"""Chart shapes, the report files, uploads, and the command's small parsers."""
+"""The report files, uploads, and the command's small parsers."""
 
 from __future__ import annotations
 
@@ -7,35 +7,18 @@ import json
 from pathlib import Path
 
 import openpyxl
-import pandas as pd
 import pytest
-from rt_helpers import at, compare
+from rt_helpers import compare
 
 from recon_core.commands.collect_realtime import parse_every, parse_queues
 from recon_core.errors import SettingsError
-from recon_core.rtbatch import read_batch_file, read_tidy_csv, rt_batch_report_bytes, status_grid, variance_series
+from recon_core.rtbatch import read_batch_file, read_tidy_csv, rt_batch_report_bytes
 from recon_core.rtbatch.reports import write_rt_batch_reports
 
 RT = [("10:00", "nOffered", 10, "q1", "voice"), ("10:00", "nOffered", 5, "q2", "voice"),
       ("10:00", "tHandle", 300, "q2", "voice"), ("10:30", "nOffered", 8, "q1", "voice")]
 BATCH = [("10:00", "nOffered", 20, "q1", "voice"), ("10:00", "nOffered", 5, "q2", "voice"),
          ("10:00", "tHandle", 300, "q2", "voice"), ("10:30", "nOffered", 8, "q1", "voice")]
-
-
-def test_variance_series_has_the_tolerance_band() -> None:
-    result = compare(RT, BATCH)
-    series = variance_series(result, "nOffered", "q1", "voice")
-    assert series["interval_start"].tolist() == [pd.Timestamp(at("10:00")), pd.Timestamp(at("10:30"))]
-    assert series[["rt_value", "batch_value", "lower", "upper", "status"]].values.tolist() == [
-        [10.0, 20.0, 18.0, 22.0, "MISMATCH"], [8.0, 8.0, 6.0, 10.0, "OK"]]
-
-
-def test_status_grid_shows_the_worst_status_per_interval_and_queue() -> None:
-    grid = status_grid(compare(RT, BATCH, as_of="11:45"))  # 10:30 is still pending
-    cells = {(t.strftime("%H:%M"), q): (s, m) for t, q, s, m in
-             grid[["interval_start", "queue_id", "status", "mismatches"]].itertuples(index=False)}
-    assert cells == {("10:00", "q1"): ("MISMATCH", 1), ("10:00", "q2"): ("OK", 0), ("10:30", "q1"): ("PENDING", 0)}
-    assert status_grid(compare(RT, BATCH), metric="nothing").empty
 
 
 def test_report_files_and_bytes_agree(tmp_path: Path) -> None:
