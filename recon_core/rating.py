@@ -132,6 +132,7 @@ RATE_DECK_COLUMNS = (
 _INCREMENT_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 _HIGH_PRECISION = Context(prec=60)
 _ROW_ID = "__recon_row"
+_ONE_BATCH = 1 << 30  # rated pairs come back as one Arrow batch (no copy to combine chunks)
 
 
 # --------------------------------------------------------------------------- increments
@@ -1148,14 +1149,14 @@ def rate_pairs_table(pairs: pa.Table, settings: RatingSettings) -> pa.Table:
         params = rate_pairs_params(settings)
         sql = rate_pairs_sql(settings, pairs_table="recon_pairs", deck_table=deck_table)
         try:
-            rated = execute(con, sql, params).to_arrow_table()
+            rated = execute(con, sql, params).to_arrow_table(_ONE_BATCH)
         except SQLExecutionError as exc:
             if not isinstance(exc.__cause__, duckdb.OutOfRangeException | duckdb.ConversionException):
                 raise
             # Very large durations/rates overflow 64 bits; HUGEINT is exact but much slower.
             logger.info("money arithmetic overflowed BIGINT, re-rating with HUGEINT")
             sql = rate_pairs_sql(settings, pairs_table="recon_pairs", deck_table=deck_table, wide=True)
-            rated = execute(con, sql, params).to_arrow_table()
+            rated = execute(con, sql, params).to_arrow_table(_ONE_BATCH)
     finally:
         con.close()
     # The SQL may return rows in any order (DuckDB keeps the input order of a plain projection,

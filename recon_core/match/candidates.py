@@ -60,6 +60,9 @@ ID_DELTA_CAP_MS = 86_400_000
 SIDE_INVOICE = "invoice"
 SIDE_CDR = "cdr"
 
+# Results are fetched as one Arrow batch: chunked columns would be copied again to be combined.
+ONE_BATCH = 1 << 30
+
 
 def _frozen(array: np.ndarray) -> np.ndarray:
     array.flags.writeable = False
@@ -207,7 +210,7 @@ def build_candidates(
         identifiers: dict[str, Any] = {}
         for side in (SIDE_INVOICE, SIDE_CDR):
             sql = rows_sql(names[side], settings.key, settings.tie_breaker, frozenset(columns[side]))
-            table = execute(con, sql, {"outbound": "outbound", "inbound": "inbound"}).to_arrow_table()
+            table = execute(con, sql, {"outbound": "outbound", "inbound": "inbound"}).to_arrow_table(ONE_BATCH)
             rows[side], identifiers[side] = _call_rows(side, table)
         invoice, cdr = rows[SIDE_INVOICE], rows[SIDE_CDR]
 
@@ -225,7 +228,7 @@ def build_candidates(
                 "bucket_ms": 2 * window_ms + 1,
                 "origin_ms": _earliest_start(invoice, cdr),
             },
-        ).to_arrow_table()
+        ).to_arrow_table(ONE_BATCH)
 
         report(0.65, "matching SIP Call-IDs and call ids")
         methods = [

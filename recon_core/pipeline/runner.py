@@ -207,33 +207,95 @@ def genesys_client(config: PipelineConfig, environ: Mapping[str, str]) -> Any:
     return GenesysClient(resolve_endpoints(g.region, g.base_url), credentials, settings)
 
 
+GENESYS_DAY_TABLES = ("genesys_fetched_days", "genesys_conversations", "genesys_legs", "genesys_held_back")
+
+
+def _contiguous(days: Sequence[Any]) -> list[tuple[Any, Any]]:
+    """``[d1, d2, d3, d7]`` -> ``[(d1, d3), (d7, d7)]``."""
+    ranges: list[tuple[Any, Any]] = []
+    for day in days:
+        if ranges and (day - ranges[-1][1]).days == 1:
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
+def merge_fetched_days_sql(table: str) -> tuple[str, str]:
+    """Replace the main store's rows of the fetched days by the scratch store's (DELETE, INSERT)."""
+    from recon_core.sql import quote_ident
+
+    name = quote_ident(table)
+    return (f"DELETE FROM main.{name} WHERE (org_key, filter_hash, day) IN "
+            f"(SELECT org_key, filter_hash, day FROM recon_fetched.genesys_fetched_days)",
+            f"INSERT INTO main.{name} SELECT * FROM recon_fetched.{name}")
+
+
 def fetch_period_legs(config: PipelineConfig, store_path: Path, window: tuple[datetime, datetime],
                       environ: Mapping[str, str], progress: Progress | None,
                       client_factory: Callable[[PipelineConfig, Mapping[str, str]], Any] | None = None,
                       ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The canonical Genesys legs starting in ``window`` (days fetched into the store, or reused).
+    """The canonical Genesys legs starting in ``window``: days already in the store are reused, the
+    others fetched into a private scratch store and merged into the store in one short transaction
+    (so the app can keep reading the store while Genesys Cloud prepares the jobs).
 
     Raises:
         GenesysDataPendingError: some day is still being prepared by Genesys Cloud.
         Genesys* errors from the fetch.
     """
-    from recon_core.genesys.day_store import stored_legs
-    from recon_core.genesys.fetch import fetch_conversation_days
+    from recon_core.genesys.day_store import completed_days, stored_legs
+    from recon_core.genesys.fetch import VOICE_ONLY, days_in_range, fetch_conversation_days
+    from recon_core.store import open_store
 
+    say = progress or (lambda _f, _m: None)
     first, last = utc_days(*window)
+    days = days_in_range(first, last)
     factory = client_factory or genesys_client
-    with factory(config, environ) as client, store_session(store_path) as store:
-        fetched = fetch_conversation_days(client, store, first, last, default_region=config.genesys.number_region,
-                                          progress=progress)
-        if fetched.pending_days:
-            days = ", ".join(str(d) for d in fetched.pending_days)
-            raise GenesysDataPendingError(f"Genesys Cloud is still preparing the conversation details of {days}; "
-                                          "the run is not complete: run the pipeline again later", operation="jobs")
-        extraction = stored_legs(store, fetched.org_key, fetched.filter_hash, fetched.available_days)
+    filter_hash = VOICE_ONLY.filter_hash
+    with factory(config, environ) as client:
+        org_key, _ = client.organization()
+        with store_session(store_path) as store:
+            done = completed_days(store, org_key, filter_hash, first, last)
+        missing = [d for d in days if d not in done]
+        if missing:
+            with tempfile.TemporaryDirectory(prefix="recon_fetch_") as tmp:
+                scratch = Path(tmp) / "fetch.duckdb"
+                with open_store(scratch) as private:
+                    fetched = 0
+                    for a, b in _contiguous(missing):
+                        span = (b - a).days + 1
+
+                        def report(f: float, m: str, before: int = fetched, span: int = span) -> None:
+                            say((before + f * span) / len(missing), m)
+
+                        result = fetch_conversation_days(client, private, a, b, details_filter=VOICE_ONLY,
+                                                         default_region=config.genesys.number_region,
+                                                         progress=report)
+                        fetched += span
+                        if result.pending_days:
+                            pending = ", ".join(str(d) for d in result.pending_days)
+                            raise GenesysDataPendingError(
+                                f"Genesys Cloud is still preparing the conversation details of {pending}; the run "
+                                "is not complete: run the pipeline again later", operation="jobs")
+                with store_session(store_path) as store:
+                    from recon_core.sql import quote_literal
+
+                    execute(store.con, f"ATTACH {quote_literal(str(scratch))} AS recon_fetched (READ_ONLY)")
+                    try:
+                        with store.transaction() as con:
+                            for table in GENESYS_DAY_TABLES:
+                                for sql in merge_fetched_days_sql(table):
+                                    execute(con, sql)
+                    finally:
+                        execute(store.con, "DETACH recon_fetched")
+    say(1.0, f"{len(missing)} day(s) fetched, {len(days) - len(missing)} reused from the store")
+    with store_session(store_path) as store:
+        extraction = stored_legs(store, org_key, filter_hash, days)
     legs = extraction.legs
     starts = pd.to_datetime(legs["start_time_utc"])
     kept = legs[(starts >= window[0]) & (starts < window[1])].reset_index(drop=True)
-    info = {"org_key": fetched.org_key, "filter_hash": fetched.filter_hash, "days": [str(first), str(last)],
+    info = {"org_key": org_key, "filter_hash": filter_hash, "days": [str(first), str(last)],
+            "days_fetched": len(missing), "days_reused": len(days) - len(missing),
             "legs_fetched": len(legs), "legs_in_window": len(kept), "held_back": len(extraction.held_back)}
     return kept, info
 

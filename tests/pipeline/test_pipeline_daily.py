@@ -46,3 +46,30 @@ def test_a_daily_invoice_runs_for_its_date_and_waits_for_others(tmp_path: Path) 
     assert done.status == "complete" and done.period == "2026-10-05", done.message
     assert (outbox / "2026-10-05" / "twilio" / str(done.run_id) / "summary.json").is_file()
     assert its_day.exit_code == 0
+
+
+def test_the_store_stays_readable_while_genesys_days_are_fetched(tmp_path: Path) -> None:
+    from recon_core.errors import StoreBusyError
+    from recon_core.runs.access import open_store_waiting
+
+    day = make_month(tmp_path / "gen", start=date(2026, 10, 6), end=date(2026, 10, 6), per_day=30)
+    inbox = tmp_path / "inbox"
+    (inbox / "twilio").mkdir(parents=True)
+    (inbox / "twilio" / "day.csv").write_bytes(day.invoice.read_bytes())
+    store = tmp_path / "recon.duckdb"
+    reads: list[str] = []
+
+    def read_during(_fraction: float, message: str) -> None:
+        if "day 1/" in message and "job" in message:  # a Genesys job is being waited for right now
+            try:
+                with open_store_waiting(store, read_only=True, timeout_s=0.5):
+                    reads.append(message)
+            except StoreBusyError:
+                reads.append("BUSY")
+
+    with sandbox_for(day) as url:
+        config = load_config(write_config(tmp_path / "recon.toml", inbox=str(inbox), outbox=str(tmp_path / "out"),
+                                          store=store, base_url=url, threshold=100.0))
+        result = run_pipeline(config, period="2026-10-06", environ=SANDBOX_ENV, progress=read_during)
+    assert result.outcomes[0].status == "complete", result.outcomes[0].message
+    assert reads and "BUSY" not in reads

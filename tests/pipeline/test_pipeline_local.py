@@ -67,6 +67,10 @@ def test_a_month_is_reconciled_then_skipped_then_forced_identically(tmp_path: Pa
     assert sorted(p.name for p in (outbox / "2026-10" / "twilio").iterdir()) == sorted(
         [first_run.run_id, forced_run.run_id])
 
+    # the Genesys days were fetched once (period + margin: 30 Sep .. 1 Nov), then reused
+    assert first_run.settings["fetch"]["days_fetched"] == 33
+    assert forced_run.settings["fetch"]["days_reused"] == 33 and forced_run.settings["fetch"]["days_fetched"] == 0
+
     # --force: a new run, the same rows
     redone = _outcome(forced, month.invoice.name)
     assert redone.status == "complete" and redone.run_id == forced_run.run_id
