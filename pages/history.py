@@ -9,12 +9,20 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages.results_view import kpis
-from pages.run_history import SavedRun, compare_runs, list_runs, regenerate_files, reopen_result, runs_dir, runs_table
 from pages.ui import HISTORY_KEY, run_or_show_error
+from recon_core.analyst.results_view import kpis
 from recon_core.reconcile import ReconResult
 from recon_core.reports.reconciliation import REPORT_FILES, WORKBOOK_FILE
 from recon_core.runs.compare import IDENTITY_NOTE, diff_results
+from recon_core.runs.history import (
+    SavedRun,
+    compare_runs,
+    regenerate_files,
+    reopen_result,
+    runs_table,
+    saved_runs,
+)
+from recon_core.store import default_store_path
 
 MIME = {".csv": "text/csv", ".json": "application/json",
         ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
@@ -37,8 +45,8 @@ def _file_bytes(store: str, run_id: str, name: str) -> bytes:
 
 
 st.title("History")
-store = runs_dir()
-runs = run_or_show_error(lambda: list_runs(store))
+store = default_store_path()
+runs = run_or_show_error(lambda: saved_runs(store))
 if runs is None:
     st.stop()
 this_session = set(st.session_state.get(HISTORY_KEY, []))

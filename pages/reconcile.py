@@ -17,7 +17,6 @@ import streamlit as st
 from plotly.subplots import make_subplots
 from st_aggrid import AgGrid, GridOptionsBuilder
 
-from pages.run_history import runs_dir, save_run
 from pages.ui import (
     CATEGORY_COLORS,
     PreparedEntry,
@@ -45,6 +44,8 @@ from recon_core.profiles import MappingProfile
 from recon_core.rating import RatingSettings, parse_rate_deck, rating_settings_from_dict
 from recon_core.reconcile import ReconResult
 from recon_core.reports.reconciliation import REPORT_FILES, WORKBOOK_FILE
+from recon_core.runs.history import save_run
+from recon_core.store import default_store_path
 
 FLAT = "Flat rate per minute"
 DECK = "Rate deck (CSV)"
@@ -235,7 +236,7 @@ def show_explanation(explanation: RowExplanation) -> None:
         st.caption("No row on the other side has the same direction and far-end number.")
 
 
-def downloads(entry: PreparedEntry, result_key: str, result: ReconResult) -> None:
+def downloads(entry: PreparedEntry, result_key: str, result: ReconResult, profile: MappingProfile) -> None:
     st.subheader("Downloads")
     st.caption("Generated from exactly the result shown above when you click.")
     cols = st.columns(len(REPORT_FILES))
@@ -246,7 +247,7 @@ def downloads(entry: PreparedEntry, result_key: str, result: ReconResult) -> Non
                             file_name=name, mime=MIME.get(name[name.rfind("."):], "application/octet-stream"),
                             key=f"rc_download_{name}", type="primary" if name == WORKBOOK_FILE else "secondary")
     if st.button("Save this run to History", key="rc_save"):
-        saved = save_run(result, runs_dir())
+        saved = save_run(result, default_store_path(), profile=profile)
         remember_run(saved.run_id)
         st.success(f"Saved run {saved.run_id} in {saved.path}")
 
@@ -288,4 +289,4 @@ if row is not None:
     show_explanation(explain_row(entry.run, result, row))
 else:
     st.caption("Select a row in the table to see both records side by side and why it landed where it did.")
-downloads(entry, result_key, result)
+downloads(entry, result_key, result, profile)

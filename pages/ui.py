@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 import pandas as pd
 import streamlit as st
 
-from pages.run_history import stamped
 from recon_core.analyst.invoice_mapping import FilePreview, ProfileFit, preview_file, rank_profiles
 from recon_core.analyst.results_view import GRID_ROWS_MAX, results_table, tolerance_sensitivity
 from recon_core.demo import DemoFiles, build_demo_files
@@ -37,6 +36,7 @@ from recon_core.profiles import (
 from recon_core.rating import RatingSettings
 from recon_core.reconcile import PreparedRun, ReconcileSettings, ReconResult, classify, prepare_files
 from recon_core.reports.reconciliation import write_reconciliation_reports
+from recon_core.runs.history import stamped
 from recon_core.sandbox.server import SandboxServer
 
 T = TypeVar("T")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from app_helpers import metrics, on_page, texts
 
-from pages.run_history import list_runs, runs_dir, save_run
 from pages.ui import HISTORY_KEY, PREPARE_SETTINGS
 from recon_core.demo import DemoFiles
 from recon_core.profiles import load_carrier_profile
 from recon_core.reconcile import classify, reconcile
+from recon_core.runs.history import save_run, saved_runs
+from recon_core.store import default_store_path
 
 
 def test_history_without_saved_runs_says_how_to_save_one() -> None:
@@ -19,9 +20,9 @@ def test_history_without_saved_runs_says_how_to_save_one() -> None:
 
 def test_a_run_saved_earlier_reopens_from_the_store_with_its_kpis_and_files(demo: DemoFiles) -> None:
     run, _ = reconcile([demo.invoice], [demo.conversations], load_carrier_profile(demo.profile), PREPARE_SETTINGS)
-    saved = save_run(classify(run, 10.0, demo.rating()), runs_dir())
-    assert saved.path == runs_dir() and saved.path.name == "recon.duckdb"
-    assert [r.run_id for r in list_runs(runs_dir())] == [saved.run_id]
+    saved = save_run(classify(run, 10.0, demo.rating()), default_store_path())
+    assert saved.path == default_store_path() and saved.path.name == "recon.duckdb"
+    assert [r.run_id for r in saved_runs(default_store_path())] == [saved.run_id]
 
     at = on_page("pages/history.py")
     table = at.dataframe[0].value
@@ -38,8 +39,8 @@ def test_two_runs_compare_side_by_side_with_the_calls_that_changed_bucket(demo: 
     run, _ = reconcile([demo.invoice], [demo.conversations], load_carrier_profile(demo.profile), PREPARE_SETTINGS)
     from datetime import UTC, datetime
 
-    wide = save_run(classify(run, 10.0, demo.rating()), runs_dir(), datetime(2026, 11, 1, tzinfo=UTC))
-    narrow = save_run(classify(run, 0.0, demo.rating()), runs_dir(), datetime(2026, 11, 2, tzinfo=UTC))
+    wide = save_run(classify(run, 10.0, demo.rating()), default_store_path(), datetime(2026, 11, 1, tzinfo=UTC))
+    narrow = save_run(classify(run, 0.0, demo.rating()), default_store_path(), datetime(2026, 11, 2, tzinfo=UTC))
 
     at = on_page("pages/history.py", **{HISTORY_KEY: [narrow.run_id]})
     table = at.dataframe[0].value

@@ -1,4 +1,4 @@
-"""What the History page lists and compares (logic moved from pages/run_history.py to the run store)."""
+"""What the History page lists and compares (recon_core.runs.history over the DuckDB run store)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pages.run_history import runs_dir
 from recon_core.runs.history import compare_runs, regenerate_files, runs_table, save_run, saved_runs, stamped
+from recon_core.store import default_store_path
 
 
 @pytest.mark.parametrize(("environ", "expected"), [
@@ -17,7 +17,7 @@ from recon_core.runs.history import compare_runs, regenerate_files, runs_table, 
     ({}, Path.home() / ".local/share/recon-workbench/recon.duckdb"),
 ])
 def test_the_pages_save_into_the_run_store_at_the_user_data_dir(environ: dict[str, str], expected: Path) -> None:
-    assert runs_dir(environ) == expected
+    assert default_store_path(environ) == expected
 
 
 def _summary(run_id: str, created: datetime, matched: int, disputed: str) -> dict:
