@@ -46,7 +46,7 @@ import pyarrow.compute as pc
 from recon_core import __version__
 from recon_core.errors import InputFileError, LedgerError
 from recon_core.match.assign import MatchAssignment, assign_one_to_one
-from recon_core.match.candidates import ONE_BATCH, CandidateSet, build_candidates
+from recon_core.match.candidates import ONE_BATCH, CallRows, CandidateSet, build_candidates, record_id_order
 from recon_core.match.settings import MatchSettings
 from recon_core.rating import (
     STATUS_COST_UNVERIFIED,
@@ -299,6 +299,7 @@ def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
     """
     table = pa.table({name: _decoded(column) for name, column in zip(table.column_names, table.columns,
                                                                      strict=True)})
+    # Text and decimals are shared with Arrow, not copied.
     frame = table.to_pandas(types_mapper=_pandas_type)
     for name, column in zip(table.column_names, table.columns, strict=True):
         if pa.types.is_integer(column.type) and column.null_count:
@@ -318,16 +319,29 @@ CLASSIFY_COLUMNS = (
 DICTIONARY_COLUMNS = ("direction", "currency", "source_file")
 
 
-def _rows_and_candidate_order(con: duckdb.DuckDBPyConnection, table: str) -> tuple[pa.Table, np.ndarray]:
+# Rows checked to confirm that two scans of a side came back in the same order.
+SCAN_ORDER_SAMPLE = 1000
+
+
+def _rows_and_candidate_order(con: duckdb.DuckDBPyConnection, table: str,
+                              rows: CallRows) -> tuple[pa.Table, np.ndarray]:
     """A side's rows (the columns classification reports) in scan order, and the row of each of
-    the matcher's positions (it ranks rows by record_id; the same stable Arrow sort is used here).
+    the matcher's positions. The matcher scanned the same table, so its order applies; a sample
+    of record ids confirms it, else the rows are ranked again (as the matcher ranks them).
     """
     cols = ", ".join(quote_ident(c) for c in CLASSIFY_COLUMNS)
     arrow = execute(con, f"SELECT {cols} FROM {quote_ident(table)}").to_arrow_table(ONE_BATCH)
     for name in DICTIONARY_COLUMNS:
         i = arrow.column_names.index(name)
         arrow = arrow.set_column(i, name, pc.dictionary_encode(arrow.column(i)))
-    order = pc.array_sort_indices(arrow.column("record_id")).to_numpy()
+    order = rows.scan_row
+    sample = np.unique(np.linspace(0, len(order) - 1, min(len(order), SCAN_ORDER_SAMPLE)).astype(np.int64))
+    same = (arrow.num_rows == len(order)) and (
+        not len(order) or arrow.column("record_id").take(pa.array(order[sample])).to_pylist()
+        == pa.array(rows.record_id.iloc[sample], from_pandas=True).to_pylist())
+    if not same:
+        logger.warning("the %s rows came back in another order than the matcher read them; ranking again", table)
+        order = record_id_order(arrow.column("record_id"))
     return arrow, order
 
 
@@ -344,6 +358,7 @@ def prepare(
     report = progress or (lambda _f, _m: None)
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    _release_unused_memory()  # what loading the inputs freed
     excluded_parts = []
     for side in (invoice, cdr):
         # A view, not a copy: at ten million rows a second copy of each side costs gigabytes.
@@ -358,8 +373,8 @@ def prepare(
                                   progress=lambda f, m: report(0.1 + 0.6 * f, m))
     timings["candidates_s"] = round(time.perf_counter() - started, 3)
     report(0.75, "reading rows for classification")
-    invoice_table, invoice_order = _rows_and_candidate_order(con, invoice.table + "_included")
-    cdr_table, cdr_order = _rows_and_candidate_order(con, cdr.table + "_included")
+    invoice_table, invoice_order = _rows_and_candidate_order(con, invoice.table + "_included", candidates.invoice)
+    cdr_table, cdr_order = _rows_and_candidate_order(con, cdr.table + "_included", candidates.cdr)
     _release_unused_memory()
     return PreparedRun(con, invoice, cdr, invoice_table, cdr_table, invoice_order, cdr_order, excluded, candidates,
                        settings, inputs, timings)
@@ -570,11 +585,21 @@ def _concat(parts: Sequence[dict[str, Any]], columns: Sequence[str]) -> pa.Table
     return pa.concat_tables(tables, promote_options="permissive").combine_chunks()
 
 
+def _flags(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A boolean column as numpy, missing = False (a column no part had is all missing)."""
+    if pa.types.is_null(column.type):
+        return np.zeros(len(column), dtype=bool)
+    return np.asarray(pc.fill_null(column, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def _discrepancy_order(table: pa.Table) -> pa.Array:
     """Row order of the discrepancy table: category, then start times (missing last, compared to
     the millisecond), then record ids (missing first); stable, so exact ties keep their order."""
     def times(name: str) -> pa.Array | pa.ChunkedArray:
-        return pc.fill_null(_epoch_ms(table.column(name)), np.iinfo(np.int64).max)
+        column = table.column(name)
+        if pa.types.is_null(column.type):  # no part had the column
+            column = pc.cast(column, pa.timestamp("us"))
+        return pc.fill_null(_epoch_ms(column), np.iinfo(np.int64).max)
 
     def texts(name: str) -> pa.Array | pa.ChunkedArray:
         return pc.fill_null(pc.cast(table.column(name), pa.string()), "")
@@ -660,7 +685,7 @@ def classify(run: PreparedRun, tolerance_s: float | None = None, rating: RatingS
         table = _concat(parts, list(DISCREPANCY_COLUMNS) + ["is_unbilled"])
         table = table.take(_discrepancy_order(table))
         discrepancies = arrow_to_pandas(table.select(list(DISCREPANCY_COLUMNS)))
-        unbilled = pc.fill_null(table.column("is_unbilled"), False).to_numpy(zero_copy_only=False)
+        unbilled = _flags(table.column("is_unbilled"))
         if unbilled.any():
             # Mixed scales in one column (0 for unbilled calls, the money scale elsewhere) need
             # Decimal objects: one per discrepancy row, never per matched row.

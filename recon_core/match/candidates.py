@@ -83,6 +83,8 @@ class CallRows:
     alt_start_ms: np.ndarray
     has_alt: np.ndarray
     duration_ms: np.ndarray
+    scan_row: np.ndarray
+    """Row of the table scan at each position (a scan of the same table repeats that order)."""
 
     def __len__(self) -> int:
         return len(self.start_ms)
@@ -211,7 +213,7 @@ def build_candidates(
         for side in (SIDE_INVOICE, SIDE_CDR):
             sql = rows_sql(names[side], settings.key, settings.tie_breaker, frozenset(columns[side]))
             table = execute(con, sql, {"outbound": "outbound", "inbound": "inbound"}).to_arrow_table(ONE_BATCH)
-            rows[side], identifiers[side] = _call_rows(side, table)
+            rows[side], identifiers[side] = _call_rows(side, table, record_id_order(table.column("record_id")))
         invoice, cdr = rows[SIDE_INVOICE], rows[SIDE_CDR]
 
         report(0.45, "generating time-window candidates")
@@ -316,14 +318,20 @@ def _check_columns(settings: MatchSettings, names: dict[str, str], columns: dict
         raise SettingsError("cannot match: " + "; ".join(problems))
 
 
-def _call_rows(side: str, table: pa.Table) -> tuple[CallRows, pa.Table]:
-    """Arrays in position order (rank by record_id) from a result in scan order.
+def record_id_order(record_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Row order that ranks ``record_ids`` (byte order, missing last, equal ids in input order):
+    the matcher's positions."""
+    return np.asarray(pc.array_sort_indices(record_ids).to_numpy(), dtype=np.int64)
+
+
+def _call_rows(side: str, table: pa.Table, row_at: np.ndarray) -> tuple[CallRows, pa.Table]:
+    """Arrays in position order (rank by record_id: ``row_at`` from :func:`record_id_order`)
+    from a result in scan order.
 
     Also returns the identifier columns, still in scan order, with each row's position (idx).
     record_id is unique per side; should it repeat, the (stable) sort keeps scan order.
     """
-    order = pc.array_sort_indices(table.column("record_id"))
-    row_at = order.to_numpy()
+    order = pa.array(row_at)
     position = np.empty(len(row_at), dtype=np.int64)
     position[row_at] = np.arange(len(row_at))
 
@@ -350,6 +358,7 @@ def _call_rows(side: str, table: pa.Table) -> tuple[CallRows, pa.Table]:
         alt_start_ms=_frozen(alt_start_ms),
         has_alt=has_alt,
         duration_ms=values("duration_ms"),
+        scan_row=_frozen(row_at),
     )
     identifiers = table.select(["sip_call_id_hash", "sip_call_id", "call_id_hash", "call_id"]).append_column(
         "idx", pa.array(position)
