@@ -44,7 +44,7 @@ from recon_core.match import MatchSettings, assign_one_to_one, build_candidates 
 from recon_core.rating import RatingSettings  # noqa: E402
 from recon_core.reconcile import ReconcileSettings, SideInput, classify, prepare  # noqa: E402
 from recon_core.schema import REJECT_COLUMNS, create_table_sql  # noqa: E402
-from recon_core.sql import connect, execute, quote_ident  # noqa: E402
+from recon_core.sql import connect, execute, quote_ident, quote_literal  # noqa: E402
 
 START = np.datetime64("2026-03-01T00:00:00", "ms").astype(np.int64)
 DAY_MS = 86_400_000
@@ -149,6 +149,54 @@ def generate(rows: int, days: int, seed: int) -> tuple[pa.Table, pa.Table]:
     return invoice, cdr
 
 
+def _u(salt: int) -> str:
+    """A pseudo-random uniform in [0, 1) per call ``i``: DuckDB's hash of one integer made of
+    (seed, i, salt) (a multi-argument hash combines its parts too simply: the values correlate)."""
+    return f"(CAST({_mix(salt)} >> 11 AS DOUBLE) / 9007199254740992.0)"
+
+
+def _mix(salt: int) -> str:
+    """A well-mixed 64-bit hash of (seed, i, ``salt`` < 256)."""
+    return f"hash(($seed * 68719476736 + i) * 256 + {salt})"
+
+
+def _normal(salt: int) -> str:
+    """A pseudo-random standard normal per call (Box-Muller over two uniforms)."""
+    return f"(sqrt(-2 * ln(1 - {_u(salt)})) * cos(2 * pi() * {_u(salt + 1)}))"
+
+
+def calls_sql() -> str:
+    """One row per generated call (``$calls`` of them), the columns both sides derive from.
+    Params: $calls, $rows, $days_ms, $start_ms, $seed."""
+    kind = _u(6)
+    caller = (
+        f"CASE WHEN {kind} < 0.12 THEN 'withheld' "
+        f"WHEN {kind} < 0.17 THEN '+1646555' || (2000 + CAST(floor({_u(7)} * {BUSY_CALLERS}) AS BIGINT)) "
+        f"WHEN {kind} < 0.18 THEN 'sip:agent' || CAST(floor({_u(7)} * 500) AS BIGINT) || '@pbx.example' "
+        f"ELSE '+1' || (3000000000 + CAST(floor({_u(8)} * greatest($rows // 3, 1)) AS BIGINT)) END"
+    )
+    return (
+        "SELECT i, start_ms, outbound, "
+        "CASE WHEN outbound THEN 'outbound' ELSE 'inbound' END AS direction, "
+        f"CASE WHEN outbound THEN '+1415555' || (1000 + CAST(floor({_u(3)} * {CONTACT_DIDS}) AS BIGINT)) "
+        f"ELSE {caller} END AS source_number, "
+        f"CASE WHEN outbound THEN '+1' || (2000000000 + CAST(floor({_u(5)} * greatest($rows, 1)) AS BIGINT)) "
+        f"ELSE '+1800555' || (1000 + CAST(floor({_u(4)} * {TOLL_FREE}) AS BIGINT)) END AS destination_number, "
+        "duration_ms, inv_start_ms - CASE WHEN swap THEN 3600000 ELSE 0 END AS inv_start_ms, "
+        "CASE WHEN dst THEN inv_start_ms - CASE WHEN swap THEN 0 ELSE 3600000 END END AS inv_alt_ms, "
+        f"CASE WHEN {_u(15)} < 0.2 THEN 'sip-' || i END AS inv_sip "
+        "FROM (SELECT *, dst AND "
+        f"{_u(14)} < 0.5 AS swap FROM (SELECT i, start_ms, outbound, duration_ms, dst, "
+        # Invoice: carrier clock ~2 s ahead, whole seconds; 0.5 % far off.
+        f"(start_ms + 2000 + CAST({_normal(9)} * 700 AS BIGINT) "
+        f"+ CASE WHEN {_u(11)} < 0.005 THEN 15000 + CAST(floor({_u(12)} * 25000) AS BIGINT) ELSE 0 END) "
+        "// 1000 * 1000 AS inv_start_ms "
+        f"FROM (SELECT i, $start_ms + CAST(floor({_u(1)} * $days_ms) AS BIGINT) AS start_ms, "
+        f"{_u(2)} < 0.55 AS outbound, "
+        f"greatest(1000, CAST(exp(4.6 + {_normal(16)}) * 1000 AS BIGINT)) AS duration_ms, "
+        f"{_u(13)} < 0.0005 AS dst FROM range($calls) AS r(i))))"
+    )
+
 def load(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
     """Insert the generated columns into a canonical table (the others stay empty)."""
     execute(con, create_table_sql(name))
@@ -164,6 +212,52 @@ ASOF_COLUMNS = ("start_time_utc", "direction", "source_number", "destination_num
 def asof_frame(table: pa.Table) -> pd.DataFrame:
     """The columns the merge_asof baseline reads, as an in-memory DataFrame (pandas' own str dtype)."""
     return table.select(list(ASOF_COLUMNS)).to_pandas()
+
+
+SIDE_COLUMNS = ("record_id", "call_id", "sip_call_id", "start_time_utc", "start_time_alt_utc", "direction",
+                "source_number", "destination_number", "duration_seconds", "source_file", "source_line")
+
+
+def side_sql(table: str, prefix: str, invoice: bool) -> str:
+    """Insert one side's calls from the temporary ``bench_calls`` table, shuffled (record ids and
+    line numbers follow the shuffled order). Params: $seed, $shared, $only."""
+    if invoice:
+        where = "i < $shared + $only"
+        values = ("'car-' || i, inv_sip, epoch_ms(inv_start_ms), epoch_ms(inv_alt_ms), direction, source_number, "
+                  "destination_number, CAST((duration_ms + 999) // 1000 AS DOUBLE)")
+    else:
+        where = "i < $shared OR i >= $shared + $only"
+        values = ("'conv-' || i, 'sip-' || i, epoch_ms(start_ms), CAST(NULL AS TIMESTAMP), direction, "
+                  "source_number, destination_number, duration_ms / 1000.0")
+    columns = ", ".join(quote_ident(c) for c in SIDE_COLUMNS)
+    salt = 100 if invoice else 101
+    return (
+        f"INSERT INTO {quote_ident(table)} ({columns}) "
+        f"SELECT {quote_literal(prefix)} || (n - 1), {values}, {quote_literal(prefix + '.csv')}, n + 1 "
+        f"FROM (SELECT *, row_number() OVER (ORDER BY {_mix(salt)}) AS n FROM bench_calls "
+        f"WHERE {where}) ORDER BY n"
+    )
+
+
+def generate_sql(con: duckdb.DuckDBPyConnection, rows: int, days: int, seed: int,
+                 invoice_table: str = "invoice rows", cdr_table: str = "cdr rows") -> None:
+    """The same data shape as :func:`generate`, made by DuckDB straight into the canonical tables
+    (hash-based pseudo-random values, all cores, no Python object or numpy array per row)."""
+    shared = int(rows * 0.98)
+    only = rows - shared
+    calls = shared + 2 * only
+    execute(con, f"CREATE OR REPLACE TEMP TABLE bench_calls AS {calls_sql()}",
+            {"calls": calls, "rows": rows, "days_ms": days * DAY_MS, "start_ms": int(START), "seed": seed})
+    for table, prefix, invoice in ((invoice_table, "INV-", True), (cdr_table, "CDR-", False)):
+        execute(con, create_table_sql(table))
+        execute(con, side_sql(table, prefix, invoice), {"seed": seed, "shared": shared, "only": only})
+    execute(con, "DROP TABLE bench_calls")
+
+
+def asof_frame_sql(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:
+    """The merge_asof baseline's columns of a loaded table, as an in-memory DataFrame."""
+    columns = ", ".join(quote_ident(c) for c in ASOF_COLUMNS)
+    return asof_frame(execute(con, f"SELECT {columns} FROM {quote_ident(table)}").to_arrow_table())
 
 
 def merge_asof_baseline(
@@ -218,13 +312,10 @@ def main() -> None:
     runs = args.runs if args.runs is not None else (2 if args.rows <= 2_000_000 else 1)
 
     t = time.perf_counter()
-    invoice, cdr = generate(args.rows, args.days, args.seed)
     con = connect()
-    load(con, "invoice rows", invoice)
-    load(con, "cdr rows", cdr)
+    generate_sql(con, args.rows, args.days, args.seed)
     # merge_asof gets its columns as in-memory DataFrames (not timed, as the engine's tables are loaded).
-    invoice_frame, cdr_frame = asof_frame(invoice), asof_frame(cdr)
-    del invoice, cdr
+    invoice_frame, cdr_frame = asof_frame_sql(con, "invoice rows"), asof_frame_sql(con, "cdr rows")
     print(f"generated and loaded {args.rows:,} + {args.rows:,} rows in {time.perf_counter() - t:.1f} s")
 
     settings = MatchSettings(tolerance_s=args.tolerance, max_tolerance_s=args.max_tolerance)

@@ -46,7 +46,7 @@ import pyarrow.compute as pc
 from recon_core import __version__
 from recon_core.errors import InputFileError, LedgerError
 from recon_core.match.assign import MatchAssignment, assign_one_to_one
-from recon_core.match.candidates import ONE_BATCH, CallRows, CandidateSet, build_candidates, record_id_order
+from recon_core.match.candidates import CandidateSet, build_candidates_with_rows
 from recon_core.match.settings import MatchSettings
 from recon_core.rating import (
     STATUS_COST_UNVERIFIED,
@@ -290,15 +290,17 @@ def _pandas_type(arrow_type: pa.DataType) -> Any:
     return pd.ArrowDtype(arrow_type) if pa.types.is_decimal(arrow_type) else None
 
 
-def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
+def arrow_to_pandas(table: pa.Table, *, keep_dictionary: bool = False) -> pd.DataFrame:
     """An Arrow table as a DataFrame without a Python object per value.
 
     Decimals stay Arrow decimals (``pd.ArrowDtype``), text becomes pandas' Arrow-backed
     ``str``, timestamps ``datetime64[us]`` and integer columns with gaps ``Int64`` (never
-    float, so line numbers are written as ``12``, not ``12.0``).
+    float, so line numbers are written as ``12``, not ``12.0``). With ``keep_dictionary``,
+    dictionary-encoded columns become ``category`` columns (a small integer per row).
     """
-    table = pa.table({name: _decoded(column) for name, column in zip(table.column_names, table.columns,
-                                                                     strict=True)})
+    if not keep_dictionary:
+        table = pa.table({name: _decoded(column) for name, column in zip(table.column_names, table.columns,
+                                                                         strict=True)})
     # Text and decimals are shared with Arrow, not copied.
     frame = table.to_pandas(types_mapper=_pandas_type)
     for name, column in zip(table.column_names, table.columns, strict=True):
@@ -319,30 +321,12 @@ CLASSIFY_COLUMNS = (
 DICTIONARY_COLUMNS = ("direction", "currency", "source_file")
 
 
-# Rows checked to confirm that two scans of a side came back in the same order.
-SCAN_ORDER_SAMPLE = 1000
-
-
-def _rows_and_candidate_order(con: duckdb.DuckDBPyConnection, table: str,
-                              rows: CallRows) -> tuple[pa.Table, np.ndarray]:
-    """A side's rows (the columns classification reports) in scan order, and the row of each of
-    the matcher's positions. The matcher scanned the same table, so its order applies; a sample
-    of record ids confirms it, else the rows are ranked again (as the matcher ranks them).
-    """
-    cols = ", ".join(quote_ident(c) for c in CLASSIFY_COLUMNS)
-    arrow = execute(con, f"SELECT {cols} FROM {quote_ident(table)}").to_arrow_table(ONE_BATCH)
+def _dictionary_encoded(table: pa.Table) -> pa.Table:
+    """``table`` with its :data:`DICTIONARY_COLUMNS` dictionary-encoded."""
     for name in DICTIONARY_COLUMNS:
-        i = arrow.column_names.index(name)
-        arrow = arrow.set_column(i, name, pc.dictionary_encode(arrow.column(i)))
-    order = rows.scan_row
-    sample = np.unique(np.linspace(0, len(order) - 1, min(len(order), SCAN_ORDER_SAMPLE)).astype(np.int64))
-    same = (arrow.num_rows == len(order)) and (
-        not len(order) or arrow.column("record_id").take(pa.array(order[sample])).to_pylist()
-        == pa.array(rows.record_id.iloc[sample], from_pandas=True).to_pylist())
-    if not same:
-        logger.warning("the %s rows came back in another order than the matcher read them; ranking again", table)
-        order = record_id_order(arrow.column("record_id"))
-    return arrow, order
+        i = table.column_names.index(name)
+        table = table.set_column(i, name, pc.dictionary_encode(table.column(i)))
+    return table
 
 
 def prepare(
@@ -369,15 +353,15 @@ def prepare(
     excluded = (pd.concat(excluded_parts, ignore_index=True) if excluded_parts
                 else pd.DataFrame(columns=list(EXCLUDED_COLUMNS)))
     report(0.1, "generating match candidates")
-    candidates = build_candidates(con, invoice.table + "_included", cdr.table + "_included", settings.match,
-                                  progress=lambda f, m: report(0.1 + 0.6 * f, m))
+    # One scan per side serves the matcher and classification (the columns it reports).
+    candidates, invoice_table, cdr_table = build_candidates_with_rows(
+        con, invoice.table + "_included", cdr.table + "_included", settings.match, columns=CLASSIFY_COLUMNS,
+        progress=lambda f, m: report(0.1 + 0.85 * f, m))
     timings["candidates_s"] = round(time.perf_counter() - started, 3)
-    report(0.75, "reading rows for classification")
-    invoice_table, invoice_order = _rows_and_candidate_order(con, invoice.table + "_included", candidates.invoice)
-    cdr_table, cdr_order = _rows_and_candidate_order(con, cdr.table + "_included", candidates.cdr)
+    invoice_table, cdr_table = _dictionary_encoded(invoice_table), _dictionary_encoded(cdr_table)
     _release_unused_memory()
-    return PreparedRun(con, invoice, cdr, invoice_table, cdr_table, invoice_order, cdr_order, excluded, candidates,
-                       settings, inputs, timings)
+    return PreparedRun(con, invoice, cdr, invoice_table, cdr_table, candidates.invoice.scan_row,
+                       candidates.cdr.scan_row, excluded, candidates, settings, inputs, timings)
 
 
 def _decimal_array(values: pd.Series) -> pa.Array:
@@ -423,10 +407,10 @@ def _decoded(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     return column
 
 
-def _gather(table: pa.Table, rows: np.ndarray, columns: Sequence[str]) -> dict[str, Any]:
-    """``columns`` of ``table`` at row indices ``rows``, decoded."""
+def _gather(table: pa.Table, rows: np.ndarray, columns: Sequence[str], *, decode: bool = True) -> dict[str, Any]:
+    """``columns`` of ``table`` at row indices ``rows``, decoded (unless ``decode`` is false)."""
     picked = table.select(list(columns)).take(pa.array(rows, pa.int64()))
-    return {name: _decoded(picked.column(name)) for name in columns}
+    return {name: _decoded(picked.column(name)) if decode else picked.column(name) for name in columns}
 
 
 def _far_end(invoice: dict[str, Any], cdr: dict[str, Any]) -> pa.Array | pa.ChunkedArray:
@@ -467,13 +451,14 @@ CDR_PAIR_COLUMNS = {
 
 
 def _pair_columns(run: PreparedRun, matches: pd.DataFrame, rated: pa.Table, inv_rows: np.ndarray,
-                  cdr_rows: np.ndarray, selected: np.ndarray | None) -> dict[str, Any]:
-    """The report columns of the selected pairs (``None``: all), straight from the row tables."""
+                  cdr_rows: np.ndarray, selected: np.ndarray | None, *, decode: bool = True) -> dict[str, Any]:
+    """The report columns of the selected pairs (``None``: all), straight from the row tables
+    (dictionary-encoded columns stay encoded unless ``decode``)."""
     def pick(values: np.ndarray) -> np.ndarray:
         return values if selected is None else values[selected]
 
-    inv = _gather(run.invoice_table, pick(inv_rows), list(INVOICE_PAIR_COLUMNS.values()))
-    cdr = _gather(run.cdr_table, pick(cdr_rows), list(CDR_PAIR_COLUMNS.values()))
+    inv = _gather(run.invoice_table, pick(inv_rows), list(INVOICE_PAIR_COLUMNS.values()), decode=decode)
+    cdr = _gather(run.cdr_table, pick(cdr_rows), list(CDR_PAIR_COLUMNS.values()), decode=decode)
     if selected is not None:
         rated = rated.take(pa.array(selected, pa.int64()))
     columns: dict[str, Any] = {name: inv[source] for name, source in INVOICE_PAIR_COLUMNS.items()}
@@ -482,9 +467,28 @@ def _pair_columns(run: PreparedRun, matches: pd.DataFrame, rated: pa.Table, inv_
     columns["time_offset_s"] = pa.array(pick(matches["delta_seconds"].to_numpy(dtype=np.float64)))
     columns["ambiguous"] = pa.array(pick(matches["ambiguous"].to_numpy(dtype=bool)))
     method, reading = matches["method"].array, matches["invoice_reading"].array
-    columns["match_method"] = _texts(method if selected is None else method.take(selected))
-    columns["invoice_reading"] = _texts(reading if selected is None else reading.take(selected))
+    if selected is not None:
+        method, reading = method.take(selected), reading.take(selected)
+    columns["match_method"] = _texts(method) if decode else _dictionary_of(method)
+    columns["invoice_reading"] = _texts(reading) if decode else _dictionary_of(reading)
     return columns
+
+
+def _dictionary_of(values: pd.Categorical | Any) -> pa.Array:
+    """A categorical column as an Arrow dictionary array (codes and categories, no text per row)."""
+    if not isinstance(values, pd.Categorical):
+        return pc.dictionary_encode(_texts(values))
+    codes = np.asarray(values.codes, dtype=np.int32)
+    categories = pa.array(np.asarray(values.categories, dtype=object), pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), categories)
+
+
+# Low-cardinality text columns of ReconResult.matched: pandas ``category`` columns, so ten
+# million matched rows hold a small integer per value instead of a string.
+MATCHED_CATEGORY_COLUMNS = (
+    "status", "direction", "currency", "rate_source", "increment_used", "billing_direction", "match_method",
+    "invoice_reading", "invoice_source_file", "cdr_source_file",
+)
 
 
 def _unmatched_part(table: pa.Table, rows: np.ndarray, unmatched: pd.DataFrame, side: str) -> dict[str, Any]:
@@ -639,11 +643,15 @@ def classify(run: PreparedRun, tolerance_s: float | None = None, rating: RatingS
     is_variance = pc.fill_null(pc.equal(status, STATUS_COST_VARIANCE), False).to_numpy(zero_copy_only=False)
     variance_at = np.flatnonzero(is_variance)
     kept = np.flatnonzero(~is_variance) if len(variance_at) else None
-    matched_columns = _pair_columns(run, matches, rated, inv_rows, cdr_rows, kept)
+    matched_columns = _pair_columns(run, matches, rated, inv_rows, cdr_rows, kept, decode=False)
     unverified = pc.equal(matched_columns["status"], STATUS_COST_UNVERIFIED)
     matched_columns["status"] = pc.if_else(unverified, STATUS_MATCHED, matched_columns["status"])
     matched_columns["cost_checked"] = pc.invert(unverified)
-    matched = arrow_to_pandas(pa.table({name: matched_columns[name] for name in MATCHED_COLUMNS}))
+    for name in MATCHED_CATEGORY_COLUMNS:
+        if not pa.types.is_dictionary(matched_columns[name].type):
+            matched_columns[name] = pc.dictionary_encode(matched_columns[name])
+    matched = arrow_to_pandas(pa.table({name: matched_columns[name] for name in MATCHED_COLUMNS}),
+                              keep_dictionary=True)
     del matched_columns, unverified
 
     report(0.6, "classifying unmatched rows")

@@ -178,6 +178,24 @@ def build_candidates(
 ) -> CandidateSet:
     """Read both sides and generate candidates at ``settings.max_tolerance_s``.
 
+    See :func:`build_candidates_with_rows` (which also returns columns of the rows it read).
+    """
+    return build_candidates_with_rows(con, invoice_table, cdr_table, settings, progress=progress)[0]
+
+
+def build_candidates_with_rows(
+    con: duckdb.DuckDBPyConnection,
+    invoice_table: TableLike,
+    cdr_table: TableLike,
+    settings: MatchSettings | None = None,
+    *,
+    columns: tuple[str, ...] = (),
+    progress: Progress | None = None,
+) -> tuple[CandidateSet, pa.Table, pa.Table]:
+    """Read both sides and generate candidates at ``settings.max_tolerance_s``; with the same
+    scan, ``columns`` of each side's rows (an Arrow table in scan order: row ``scan_row[p]`` of
+    it is matcher position ``p``), so whoever reports the rows need not read them again.
+
     ``invoice_table`` / ``cdr_table`` are table or view names on ``con`` (quoted as given) or
     relations of ``con``, with the canonical columns (``record_id``, ``start_time_utc``,
     ``duration_seconds`` and whatever the key and tie-breaker use; ``start_time_alt_utc``,
@@ -204,16 +222,23 @@ def build_candidates(
                 names[side] = view
             else:
                 names[side] = table
-        columns = {side: _columns(con, name) for side, name in names.items()}
-        _check_columns(settings, names, columns)
+        present = {side: _columns(con, name) for side, name in names.items()}
+        _check_columns(settings, names, present)
 
         report(0.05, "reading rows")
         rows: dict[str, CallRows] = {}
         identifiers: dict[str, Any] = {}
+        reported: dict[str, pa.Table] = {}
+        # record_id is read once (as text), for the matcher and for the report.
+        extra = tuple(c for c in columns if c != "record_id")
         for side in (SIDE_INVOICE, SIDE_CDR):
-            sql = rows_sql(names[side], settings.key, settings.tie_breaker, frozenset(columns[side]))
+            sql = rows_sql(names[side], settings.key, settings.tie_breaker, frozenset(present[side]), extra)
             table = execute(con, sql, {"outbound": "outbound", "inbound": "inbound"}).to_arrow_table(ONE_BATCH)
+            reported[side] = pa.table({c: table.column("record_id" if c == "record_id" else "x_" + c)
+                                       for c in columns})
+            table = table.drop_columns(["x_" + c for c in extra])
             rows[side], identifiers[side] = _call_rows(side, table, record_id_order(table.column("record_id")))
+            del table
         invoice, cdr = rows[SIDE_INVOICE], rows[SIDE_CDR]
 
         report(0.45, "generating time-window candidates")
@@ -276,7 +301,7 @@ def build_candidates(
         settings.max_tolerance_s,
         len(id_matches),
     )
-    return CandidateSet(
+    candidates = CandidateSet(
         settings=settings,
         invoice=invoice,
         cdr=cdr,
@@ -285,6 +310,7 @@ def build_candidates(
         invoice_nearest=invoice_nearest,
         cdr_nearest=cdr_nearest,
     )
+    return candidates, reported[SIDE_INVOICE], reported[SIDE_CDR]
 
 
 def tolerance_ms(tolerance_s: float) -> int:
@@ -651,6 +677,7 @@ __all__ = [
     "IdMatches",
     "NearestOther",
     "build_candidates",
+    "build_candidates_with_rows",
     "cost_levels",
     "nearest_same_key",
     "tolerance_ms",

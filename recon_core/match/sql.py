@@ -71,13 +71,15 @@ def rows_sql(
     key: tuple[str, ...],
     tie_breaker: tuple[str, ...],
     columns: frozenset[str],
+    extra: tuple[str, ...] = (),
 ) -> str:
     """One row per call: record_id, key and tie-breaker hashes, epoch ms, duration ms,
     identifiers with their hashes. NULL means missing (no key, no alternate start, no id).
 
     Optional canonical columns that the relation lacks (alternate start, SIP Call-ID, call id)
     are treated as empty. Rows come back in scan order; the caller ranks them by record_id.
-    Params: ``$outbound``, ``$inbound``.
+    ``extra`` columns of the relation come along as they are, named ``x_<column>`` (one scan
+    serves the matcher and whoever reports the rows). Params: ``$outbound``, ``$inbound``.
     """
     q = quote_ident
 
@@ -102,15 +104,17 @@ def rows_sql(
         f"{alt} AS alt_start_ms, "
         f"CAST(round(COALESCE({q('duration_seconds')}, 0) * 1000) AS BIGINT) AS duration_ms, "
         f"{ids[0]} AS sip_call_id, "
-        f"{ids[1]} AS call_id "
-        f"FROM {q(source_relation)}"
+        f"{ids[1]} AS call_id"
+        + "".join(f", {q(c)} AS {q('x_' + c)}" for c in extra)
+        + f" FROM {q(source_relation)}"
     )
+    passed = "".join(f", {q('x_' + c)}" for c in extra)
     return (
         f"SELECT record_id, {key_hash_sql(key_cols)} AS key_hash, {key_hash_sql(tie_cols)} AS tie_hash, "
         "start_ms, alt_start_ms, duration_ms, "
         f"CASE WHEN sip_call_id IS NOT NULL THEN {signed_hash_sql('sip_call_id')} END AS sip_call_id_hash, "
         "sip_call_id, "
-        f"CASE WHEN call_id IS NOT NULL THEN {signed_hash_sql('call_id')} END AS call_id_hash, call_id "
+        f"CASE WHEN call_id IS NOT NULL THEN {signed_hash_sql('call_id')} END AS call_id_hash, call_id{passed} "
         f"FROM ({inner})"
     )
 

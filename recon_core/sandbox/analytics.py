@@ -114,10 +114,18 @@ class RealtimeView:
         n = self.disagreements.realtime_missing_per_day
         if n <= 0:
             return frozenset()
-        candidates = [c.conversation_id for c in self.org.day(local_day).conversations
+        candidates = [c for c in self.org.day(local_day).conversations
                       if c.kind == "answered" and "boundary" not in c.tags]
+        if not candidates:
+            return frozenset()
+        # Clustered, as a real outage of the real-time feed would be: the calls of one queue
+        # nearest in time to one drawn call, so one interval's counts differ by up to n calls
+        # (spread over the day, one call per interval would hide inside the count tolerance).
         rng = random.Random(f"{self.org.spec.seed}:realtime-missing:{local_day.isoformat()}")
-        return frozenset(rng.sample(candidates, min(n, len(candidates))))
+        anchor = rng.choice(candidates)
+        same_queue = sorted((c for c in candidates if c.queue_id == anchor.queue_id),
+                            key=lambda c: (abs(c.start - anchor.start), c.conversation_id))
+        return frozenset(c.conversation_id for c in same_queue[:n])
 
     def shifted_emit(self, conv: Conversation, emit: int) -> int:
         """Emit time as the real-time source reports it (boundary calls move to the next hour)."""

@@ -18,8 +18,9 @@ synchronous details query) tell different stories about the same synthetic calls
 * ``unmapped_custom_status`` - the custom presence ``Project Work`` is missing from
   ``systemToOrganizationMappings`` and from the presence definitions, so a collector meets a
   status it cannot map;
-* ``realtime_missing_per_day`` - a genuine count mismatch: that many answered inbound calls a day
-  are absent from the real-time aggregates (present in the batch).
+* ``realtime_missing_per_day`` - a genuine count mismatch: that many answered inbound calls a day,
+  of one queue and close together in time (an outage of the real-time feed), are absent from the
+  real-time aggregates (present in the batch).
 
 :meth:`recon_core.sandbox.server.SandboxServer.ground_truth` lists what was injected.
 """

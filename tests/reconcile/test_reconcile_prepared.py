@@ -16,7 +16,13 @@ from test_reconcile_classify import _write_inputs
 
 from recon_core.profiles import load_profile
 from recon_core.rating import Increment, RatingSettings
-from recon_core.reconcile import DISCREPANCY_CATEGORIES, ReconcileSettings, classify, prepare_files
+from recon_core.reconcile import (
+    DISCREPANCY_CATEGORIES,
+    MATCHED_CATEGORY_COLUMNS,
+    ReconcileSettings,
+    classify,
+    prepare_files,
+)
 
 SETTINGS = ReconcileSettings(rating=RatingSettings(
     increment=Increment(1, 1), inbound_rate_per_minute=Decimal("0.10"), outbound_rate_per_minute=Decimal("0.10")))
@@ -60,10 +66,16 @@ def test_result_frames_keep_exact_types(run) -> None:
     assert matched["invoice_start_utc"].dtype == "datetime64[us]"
     assert matched["time_offset_s"].dtype == "float64"
     assert matched["invoice_source_line"].dtype.kind == "i"
-    # Text is pandas' Arrow-backed str (no Python object per value) in both frames.
+    # Text is pandas' Arrow-backed str (no Python object per value) in both frames; the matched
+    # frame's low-cardinality text is a category column (a small integer per row).
     for frame in (matched, result.discrepancies):
-        for column in ("invoice_record_id", "direction", "reason"):
+        for column in ("invoice_record_id", "reason"):
             assert frame[column].dtype == "str", column
+    assert result.discrepancies["direction"].dtype == "str"
+    for column in MATCHED_CATEGORY_COLUMNS:
+        assert isinstance(matched[column].dtype, pd.CategoricalDtype), column
+    assert set(matched["status"].cat.categories) <= {"MATCHED", "MATCHED_ROUNDING_VARIANCE"}
+    assert matched["direction"].astype(str).isin(["inbound", "outbound"]).all()
     assert result.discrepancies["invoice_source_line"].dtype == "Int64"  # gaps, but never 12.0
 
 
