@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from pages.ui import (
     CDR_SOURCE_KEY,
     InputFiles,
     cdr_files,
+    configured_credentials,
     content_key,
     demo_badge,
     demo_sandbox,
@@ -22,7 +22,6 @@ from pages.ui import (
     with_progress,
     write_uploads,
 )
-from recon_core.errors import GenesysConfigError
 from recon_core.genesys import ClientCredentials, ClientSettings, GenesysClient, resolve_endpoints
 from recon_core.genesys.fetch import FetchResult, fetch_conversation_days, write_fetch_outputs
 from recon_core.genesys.legs import LegExtraction, load_cdr_legs
@@ -38,19 +37,6 @@ FETCH_RESULT_KEY = "genesys_last_fetch"
 CDR_UPLOAD_VIEW_KEY = "cdr_upload_view"
 UPLOADER_GENERATION_KEY = "cdr_uploader_generation"
 
-
-def configured_credentials() -> tuple[ClientCredentials | None, str]:
-    """Credentials from st.secrets or the environment, and where they came from (never the secret)."""
-    try:
-        secrets = {k: str(st.secrets[k]) for k in (CLIENT_ID_ENV, CLIENT_SECRET_ENV) if k in st.secrets}
-    except Exception:  # noqa: BLE001 - no secrets file is the normal case
-        secrets = {}
-    for source, values in (("Streamlit secrets", secrets), ("environment", os.environ)):
-        try:
-            return ClientCredentials.from_env(values), source
-        except GenesysConfigError:
-            continue
-    return None, ""
 
 
 def fetch_days(endpoints: GenesysEndpoints, credentials: ClientCredentials, start: date, end: date,

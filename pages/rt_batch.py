@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 from collections import OrderedDict
 from collections.abc import Callable
@@ -22,8 +21,15 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages.ui import content_key, demo_badge, run_or_show_error, with_progress, write_uploads
-from recon_core.errors import GenesysConfigError, InputFileError, SettingsError
+from pages.ui import (
+    configured_credentials,
+    content_key,
+    demo_badge,
+    run_or_show_error,
+    with_progress,
+    write_uploads,
+)
+from recon_core.errors import InputFileError, SettingsError
 from recon_core.genesys import ClientCredentials, GenesysClient, resolve_endpoints
 from recon_core.genesys.regions import load_regions
 from recon_core.genesys.settings import CLIENT_ID_ENV, CLIENT_SECRET_ENV
@@ -161,19 +167,6 @@ def file_inputs(rt_parts: list[tuple[str, bytes]], batch_parts: list[tuple[str, 
     st.session_state["rb_file_inputs"] = inputs
     return inputs
 
-
-def configured_credentials() -> tuple[ClientCredentials | None, str]:
-    """Credentials from st.secrets or the environment, and where they came from (never the secret)."""
-    try:
-        secrets = {k: str(st.secrets[k]) for k in (CLIENT_ID_ENV, CLIENT_SECRET_ENV) if k in st.secrets}
-    except Exception:  # noqa: BLE001 - no secrets file is the normal case
-        secrets = {}
-    for source, values in (("Streamlit secrets", secrets), ("environment", os.environ)):
-        try:
-            return ClientCredentials.from_env(values), source
-        except GenesysConfigError:
-            continue
-    return None, ""
 
 
 def genesys_panel(settings: RtBatchSettings) -> None:

@@ -25,7 +25,9 @@ import streamlit as st
 from recon_core.analyst.invoice_mapping import FilePreview, ProfileFit, preview_file, rank_profiles
 from recon_core.analyst.results_view import GRID_ROWS_MAX, results_table, tolerance_sensitivity
 from recon_core.demo import DemoFiles, build_demo_files
-from recon_core.errors import ProfileError, ReconError
+from recon_core.errors import GenesysConfigError, ProfileError, ReconError
+from recon_core.genesys import ClientCredentials
+from recon_core.genesys.settings import CLIENT_ID_ENV, CLIENT_SECRET_ENV
 from recon_core.profiles import (
     MappingProfile,
     load_carrier_profile,
@@ -380,3 +382,16 @@ def remember_run(run_id: str) -> None:
     if run_id not in history:
         history.append(run_id)
     st.session_state[HISTORY_KEY] = history
+
+def configured_credentials() -> tuple[ClientCredentials | None, str]:
+    """Credentials from st.secrets or the environment, and where they came from (never the secret)."""
+    try:
+        secrets = {k: str(st.secrets[k]) for k in (CLIENT_ID_ENV, CLIENT_SECRET_ENV) if k in st.secrets}
+    except Exception:  # noqa: BLE001 - no secrets file is the normal case
+        secrets = {}
+    for source, values in (("Streamlit secrets", secrets), ("environment", os.environ)):
+        try:
+            return ClientCredentials.from_env(values), source
+        except GenesysConfigError:
+            continue
+    return None, ""
