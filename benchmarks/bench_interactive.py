@@ -116,7 +116,7 @@ def main() -> None:
         show_result(classify(run, 0.0, rating))
         profiler.disable()
         print("profile of the 0 s change (classify + page views), by cumulative time:")
-        pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(25)
+        pstats.Stats(profiler, stream=sys.stdout).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(25)
 
     t0 = time.perf_counter()
     for tolerance in SENSITIVITY_GRID:

@@ -45,6 +45,7 @@ from recon_core.match.candidates import (
     METHOD_TIME_WINDOW,
     CandidateSet,
     build_candidates,
+    build_candidates_with_rows,
 )
 from recon_core.match.settings import CONTACT_NUMBER, FAR_END_NUMBER, MatchSettings, validate_match_settings
 
@@ -66,5 +67,6 @@ __all__ = [
     "MatchSettings",
     "assign_one_to_one",
     "build_candidates",
+    "build_candidates_with_rows",
     "validate_match_settings",
 ]

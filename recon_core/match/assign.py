@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from recon_core.errors import SettingsError
 from recon_core.match.candidates import (
@@ -276,12 +278,19 @@ def _best_edge_per_row(
     return rows_of_edge[idx][first], idx[first]
 
 
-def _record_ids_or_blank(rows: CallRows, positions: np.ndarray) -> pd.Series:
-    """record_id at each position, '' where the position is -1."""
+def _record_ids_or_blank(rows: CallRows, positions: np.ndarray) -> pa.Array:
+    """record_id at each position, '' where the position is -1 (Arrow text, no object per row)."""
     valid = positions >= 0
-    if not valid.any():
-        return pd.Series([""] * len(positions), dtype="str")
-    return pd.Series(rows.record_id.array.take(np.where(valid, positions, 0))).where(valid, "")
+    ids = pa.array(rows.record_id, from_pandas=True)
+    if not valid.any() or not len(ids):
+        return pa.array(np.full(len(positions), "", dtype=object), pa.string())
+    picked = pc.cast(ids.take(pa.array(np.where(valid, positions, 0))), pa.string())
+    return pc.if_else(pa.array(valid), picked, "")
+
+
+def _str_series(values: pa.Array) -> pd.arrays.ArrowStringArray | Any:
+    """Arrow text as pandas' ``str`` array (shared with Arrow, not one object per value)."""
+    return pa.table({"v": values}).to_pandas()["v"].array
 
 
 # Offsets read best in the largest unit that keeps them above 2 (seconds up to two minutes ...).
@@ -295,16 +304,44 @@ OFFSET_UNITS = (
 
 def _fmt_seconds(delta_s: np.ndarray) -> np.ndarray:
     """Signed offsets for sentences: '+12.3 s', '-4.5 min', '+6.2 days'."""
+    return np.asarray(_fmt_seconds_arrow(delta_s).to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _fmt_seconds_arrow(delta_s: np.ndarray) -> pa.Array:
+    """:func:`_fmt_seconds` as Arrow text (null where an offset is not a number)."""
     delta_s = np.asarray(delta_s, dtype=np.float64)
-    out = np.empty(len(delta_s), dtype=object)
-    lower = 0.0
-    for upper, scale, unit in OFFSET_UNITS:
-        size = np.abs(np.round(delta_s, 1))
-        pick = (size >= lower) & (size < upper)
-        if pick.any():
-            out[pick] = np.char.mod(f"%+.1f {unit}", np.round(delta_s[pick] / scale, 1)).astype(object)
-        lower = upper
-    return out
+    size = np.abs(np.round(delta_s, 1))
+    lowers = [0.0] + [upper for upper, _scale, _unit in OFFSET_UNITS[:-1]]
+    picks = [(size >= lower) & (size < upper) for lower, (upper, _s, _u) in zip(lowers, OFFSET_UNITS, strict=True)]
+    unit = np.select(picks, np.arange(len(OFFSET_UNITS)), -1)
+    scale = np.array([scale for _upper, scale, _unit in OFFSET_UNITS])[np.maximum(unit, 0)]
+    suffixes = pa.array([f" {u}" for _upper, _scale, u in OFFSET_UNITS]).take(
+        pa.array(unit, mask=unit < 0, type=pa.int64()))
+    with np.errstate(invalid="ignore"):
+        return _fixed_one_decimal_arrow(np.round(delta_s / scale, 1), signed=True, suffix=suffixes)
+
+
+def _fixed_one_decimal(values: np.ndarray, *, signed: bool, suffix: str = "") -> np.ndarray:
+    """``'%+.1f' % v + suffix`` (``'%.1f'`` unless ``signed``) for values already rounded to one
+    decimal, as Python text (see :func:`_fixed_one_decimal_arrow`)."""
+    return np.asarray(_fixed_one_decimal_arrow(values, signed=signed, suffix=suffix).to_numpy(zero_copy_only=False),
+                      dtype=object)
+
+
+def _fixed_one_decimal_arrow(values: np.ndarray, *, signed: bool, suffix: str | pa.Array = "") -> pa.Array:
+    """``'%+.1f' % v + suffix`` (``'%.1f'`` unless ``signed``) for values already rounded to one
+    decimal, built from integer tenths in Arrow: no Python formatting call per row. Not-a-number
+    values (and null suffixes) give null."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values)
+    tenths = np.rint(np.abs(np.where(finite, values, 0.0)) * 10).astype(np.int64)
+    sign = np.where(np.signbit(values), "-", "+" if signed else "")
+    text = pc.binary_join_element_wise(
+        pa.array(sign), pc.cast(pa.array(tenths // 10), pa.string()), ".",
+        pc.cast(pa.array(tenths % 10), pa.string()), suffix, "")
+    if not finite.all():
+        text = pc.if_else(pa.array(finite), text, pa.scalar(None, pa.string()))
+    return text
 
 
 def _explain_side(
@@ -365,21 +402,22 @@ def _explain_side(
     other_ids = _record_ids_or_blank(other, other_u)
     winner_ids = _record_ids_or_blank(rows, winner_u)
 
-    text = np.empty(len(unmatched), dtype=object)
-    text[reason_u == 0] = (
-        f"its key ({key_text}) is empty, so only sip_call_id/call_id could match it and none did; "
-        "fill in the missing number or match it by hand"
-    )
-    text[reason_u == 1] = f"no call with that key ({key_text}) on the {other_label} side"
+    # Sentences are assembled in Arrow (no Python string operation per row).
+    text = pa.array(np.full(len(unmatched), "", dtype=object), pa.string())
+    constants = {
+        0: f"its key ({key_text}) is empty, so only sip_call_id/call_id could match it and none did; "
+           "fill in the missing number or match it by hand",
+        1: f"no call with that key ({key_text}) on the {other_label} side",
+    }
+    codes = pa.array(reason_u)
+    for code, sentence in constants.items():
+        text = pc.if_else(pc.equal(codes, code), sentence, text)
     outside = reason_u == 2
     if outside.any():
-        text[outside] = (
-            "nearest candidate "
-            + other_ids[outside].to_numpy(dtype=object)
-            + " at "
-            + _fmt_seconds(offset_u[outside])
-            + f" (outside the {tolerance_s:g} s tolerance)"
-        )
+        sentences = pc.binary_join_element_wise(
+            "nearest candidate ", other_ids.filter(pa.array(outside)), " at ",
+            _fmt_seconds_arrow(offset_u[outside]), f" (outside the {tolerance_s:g} s tolerance)", "")
+        text = pc.replace_with_mask(text, pa.array(outside), sentences)
     lost = reason_u == 3
     if lost.any():
         lost_pos = np.flatnonzero(lost)
@@ -389,37 +427,31 @@ def _explain_side(
         win_method = pairs.method[win_inv].astype(np.int64)
         own_gap = np.round(np.abs(offset_u[lost_pos]), 3)
         win_gap = np.round(np.abs(win_delta), 3)
-        head = (
-            "lost its candidate "
-            + other_ids[lost].to_numpy(dtype=object)
-            + " ("
-            + _fmt_seconds(offset_u[lost_pos])
-            + ") to "
-        )
-        win_id = winner_ids[lost].to_numpy(dtype=object)
-        win_fmt = np.char.mod("%.1f s apart", np.round(win_gap, 1)).astype(object)
-        tail = np.where(
-            win_method < 2,
-            win_id + ", matched exactly by " + np.where(win_method == 0, METHOD_SIP_CALL_ID, METHOD_CALL_ID),
-            np.where(
-                win_gap < own_gap,
-                "a closer pair (" + win_id + ", " + win_fmt + ")",
-                np.where(
-                    win_gap == own_gap,
-                    "an equally close pair (" + win_id + ", " + win_fmt + ")",
-                    win_id + " (" + win_fmt + "), which keeps more calls matched overall",
-                ),
-            ),
-        )
-        text[lost] = head + tail
+        lost_mask = pa.array(lost)
+        head = pc.binary_join_element_wise(
+            "lost its candidate ", other_ids.filter(lost_mask), " (", _fmt_seconds_arrow(offset_u[lost_pos]),
+            ") to ", "")
+        win_id = winner_ids.filter(lost_mask)
+        win_fmt = _fixed_one_decimal_arrow(np.round(win_gap, 1), signed=False, suffix=" s apart")
+        exact = pc.binary_join_element_wise(
+            win_id, ", matched exactly by ",
+            pa.array(np.where(win_method == 0, METHOD_SIP_CALL_ID, METHOD_CALL_ID)), "")
+        closer = pc.binary_join_element_wise("a closer pair (", win_id, ", ", win_fmt, ")", "")
+        equal = pc.binary_join_element_wise("an equally close pair (", win_id, ", ", win_fmt, ")", "")
+        overall = pc.binary_join_element_wise(win_id, " (", win_fmt, "), which keeps more calls matched overall", "")
+        tail = pc.if_else(
+            pa.array(win_method < 2), exact,
+            pc.if_else(pa.array(win_gap < own_gap), closer,
+                       pc.if_else(pa.array(win_gap == own_gap), equal, overall)))
+        text = pc.replace_with_mask(text, lost_mask, pc.binary_join_element_wise(head, tail, ""))
     return pd.DataFrame(
         {
             "record_id": rows.record_id.array.take(unmatched),
             "reason": pd.Categorical.from_codes(reason_u, categories=list(REASONS)),
-            "explanation": pd.array(text, dtype="str"),
-            "other_record_id": pd.array(other_ids.to_numpy(dtype=object), dtype="str"),
+            "explanation": _str_series(text),
+            "other_record_id": _str_series(other_ids),
             "offset_seconds": offset_u,
-            "winner_record_id": pd.array(winner_ids.to_numpy(dtype=object), dtype="str"),
+            "winner_record_id": _str_series(winner_ids),
             "index": unmatched,
         }
     )

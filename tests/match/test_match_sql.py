@@ -125,3 +125,23 @@ def test_rows_without_identifiers_never_match_each_other_by_identifier(run_match
 def test_the_engine_does_not_import_streamlit():
     code = "import sys, recon_core.match; assert 'streamlit' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+
+
+def test_one_scan_returns_the_reported_columns_aligned_with_the_matcher_positions(con, load_calls) -> None:
+    """build_candidates_with_rows: the rows it hands back (scan order) line up with the matcher's
+    positions through scan_row, and the candidates are those build_candidates makes."""
+    from recon_core.match import build_candidates_with_rows
+
+    load_calls("inv", [call("I-3", 10.0, call_id="x"), call("I-1", 0.0), call("I-2", 40.0, duration_s=7.5)])
+    load_calls("cdr", [call("C-9", 41.0), call("C-1", 1.0, far_end=None), call("C-5", 9.0)])
+    columns = ("record_id", "call_id", "duration_seconds", "destination_number")
+    candidates, inv_rows, cdr_rows = build_candidates_with_rows(con, "inv", "cdr", MatchSettings(), columns=columns)
+    assert inv_rows.column_names == list(columns) and cdr_rows.num_rows == 3
+    for rows, side in ((inv_rows, candidates.invoice), (cdr_rows, candidates.cdr)):
+        ids = rows.column("record_id").take(side.scan_row).to_pylist()
+        assert ids == list(side.record_id) == sorted(ids)
+    by_id = {r["record_id"]: r for r in inv_rows.to_pylist()}
+    assert by_id["I-3"]["call_id"] == "x" and float(by_id["I-2"]["duration_seconds"]) == 7.5
+    assert {r["record_id"]: r["destination_number"] for r in cdr_rows.to_pylist()}["C-1"] is None
+    plain = build_candidates(con, "inv", "cdr", MatchSettings())
+    assert pairs(assign_one_to_one(candidates)) == pairs(assign_one_to_one(plain)) == {("I-2", "C-9"), ("I-3", "C-5")}

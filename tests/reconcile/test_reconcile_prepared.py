@@ -69,9 +69,9 @@ def test_result_frames_keep_exact_types(run) -> None:
     # Text is pandas' Arrow-backed str (no Python object per value) in both frames; the matched
     # frame's low-cardinality text is a category column (a small integer per row).
     for frame in (matched, result.discrepancies):
-        for column in ("invoice_record_id", "reason"):
-            assert frame[column].dtype == "str", column
-    assert result.discrepancies["direction"].dtype == "str"
+        assert frame["invoice_record_id"].dtype == "str"
+    for column in ("direction", "reason"):
+        assert result.discrepancies[column].dtype == "str", column
     for column in MATCHED_CATEGORY_COLUMNS:
         assert isinstance(matched[column].dtype, pd.CategoricalDtype), column
     assert set(matched["status"].cat.categories) <= {"MATCHED", "MATCHED_ROUNDING_VARIANCE"}
