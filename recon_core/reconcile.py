@@ -71,6 +71,11 @@ CATEGORY_DUPLICATE_CHARGE = "DUPLICATE_CHARGE"
 DISCREPANCY_CATEGORIES = (
     CATEGORY_COST_VARIANCE, CATEGORY_MISSING_IN_CDR, CATEGORY_MISSING_IN_INVOICE, CATEGORY_DUPLICATE_CHARGE,
 )
+# Set by the unattended pipeline after classification (recon_core.runs.boundary): a call missing on one
+# side within the time tolerance of the billing period's edge. Reported, not disputed (so not part of the
+# discrepancy count or rate), and re-checked by the next period's run.
+CATEGORY_PERIOD_BOUNDARY = "PERIOD_BOUNDARY"
+REPORTED_CATEGORIES = (*DISCREPANCY_CATEGORIES, CATEGORY_PERIOD_BOUNDARY)
 MATCHED_STATUSES = (STATUS_MATCHED, STATUS_ROUNDING_VARIANCE)
 
 RULE_ZERO_DURATION = "zero_duration"

@@ -23,6 +23,7 @@ from recon_core.reconcile import (
     CATEGORY_DUPLICATE_CHARGE,
     CATEGORY_MISSING_IN_CDR,
     CATEGORY_MISSING_IN_INVOICE,
+    CATEGORY_PERIOD_BOUNDARY,
     DISCREPANCY_CATEGORIES,
     PreparedRun,
     ReconResult,
@@ -46,6 +47,7 @@ CATEGORY_LABELS = {
     CATEGORY_MISSING_IN_CDR: "Missing in CDR",
     CATEGORY_MISSING_IN_INVOICE: "Missing in invoice",
     CATEGORY_DUPLICATE_CHARGE: "Duplicate charge",
+    CATEGORY_PERIOD_BOUNDARY: "Period boundary (re-checked next period)",
 }
 CATEGORY_MEANING = {
     "MATCHED": "Paired one-to-one with a Genesys call within the time tolerance, and the invoice cost "
@@ -59,6 +61,9 @@ CATEGORY_MEANING = {
     CATEGORY_MISSING_IN_INVOICE: "A Genesys call that no invoice row pairs with within the time tolerance.",
     CATEGORY_DUPLICATE_CHARGE: "Charged again: repeats an invoice row that is already paired (same numbers, "
                                "duration and cost, start within the tolerance).",
+    CATEGORY_PERIOD_BOUNDARY: "Missing on one side but within the time tolerance of the billing period's edge: "
+                              "its counterpart may sit in the neighbouring period. Not disputed now; the next "
+                              "period's run checks it again.",
 }
 
 # Columns of the results table, in display order (money and seconds as floats: display only;

@@ -41,11 +41,12 @@ def write_reconciliation_reports(result: Any, out_dir: Path, *,
                                  progress: Callable[[float, str], None] | None = None) -> dict[str, Path]:
     """Write the six report files into ``out_dir``; returns their paths by file name."""
     from recon_core.reconcile import (
-        DISCREPANCY_CATEGORIES,
+        CATEGORY_PERIOD_BOUNDARY,
         DISCREPANCY_COLUMNS,
         EXCLUDED_COLUMNS,
         MATCHED_COLUMNS,
         REJECTED_COLUMNS,
+        REPORTED_CATEGORIES,
     )
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -56,8 +57,10 @@ def write_reconciliation_reports(result: Any, out_dir: Path, *,
     write_csv(paths[REJECTED_FILE], result.rejected, columns=REJECTED_COLUMNS)
     _write_text(paths[SUMMARY_FILE], summary_json(result.summary))
     sheets = {}
-    for category in DISCREPANCY_CATEGORIES:
+    for category in REPORTED_CATEGORIES:
         part = result.discrepancies[result.discrepancies["category"] == category]
+        if category == CATEGORY_PERIOD_BOUNDARY and part.empty:
+            continue  # only pipeline runs at a period's edge have these; no empty sheet elsewhere
         sheets[category] = part.reset_index(drop=True)
     sheets["Matched"] = result.matched
     sheets["Excluded"] = result.excluded

@@ -26,11 +26,11 @@ import pandas as pd
 from recon_core.reconcile import (
     CATEGORY_MISSING_IN_CDR,
     CATEGORY_MISSING_IN_INVOICE,
+    CATEGORY_PERIOD_BOUNDARY,
     DISCREPANCY_CATEGORIES,
     ReconResult,
 )
 
-CATEGORY_PERIOD_BOUNDARY = "PERIOD_BOUNDARY"
 STATUS_OPEN = "open"
 STATUS_RESOLVED = "resolved"
 STATUS_CONFIRMED_MISSING = "confirmed_missing"

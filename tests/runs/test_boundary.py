@@ -95,3 +95,24 @@ def test_boundary_calls_carry_side_identity_and_edge(result) -> None:  # type: i
     calls = {c.side: c for c in boundary_calls(apply_period_boundary(result, edges), edges)}
     assert calls["invoice"].record_id == billed["invoice_record_id"] and calls["invoice"].edge_utc == edges.start
     assert calls["cdr"].record_id == unbilled["cdr_record_id"] and calls["cdr"].edge_utc == edges.end
+
+
+def test_boundary_rows_get_their_own_sheet_in_the_dispute_pack(result, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from openpyxl import load_workbook
+
+    from recon_core.reports.reconciliation import WORKBOOK_FILE, write_reconciliation_reports
+
+    edges, _billed, _unbilled = _edges_around(result)
+    moved = apply_period_boundary(result, edges)
+    plain = load_workbook(write_reconciliation_reports(result, tmp_path / "plain")[WORKBOOK_FILE], read_only=True)
+    assert CATEGORY_PERIOD_BOUNDARY not in plain.sheetnames  # no empty sheet in ordinary runs
+
+    book = load_workbook(write_reconciliation_reports(moved, tmp_path / "edge")[WORKBOOK_FILE], read_only=True)
+    sheet = book[CATEGORY_PERIOD_BOUNDARY]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert len(rows) - 1 == moved.summary["counts"][CATEGORY_PERIOD_BOUNDARY] == 2
+    assert all(row[0] == CATEGORY_PERIOD_BOUNDARY for row in rows[1:])
+    # every discrepancy row is on exactly one category sheet
+    category_sheets = [n for n in book.sheetnames if n in {"COST_VARIANCE", "MISSING_IN_CDR", "MISSING_IN_INVOICE",
+                                                            "DUPLICATE_CHARGE", CATEGORY_PERIOD_BOUNDARY}]
+    assert sum(sum(1 for _ in book[n].iter_rows()) - 1 for n in category_sheets) == len(moved.discrepancies)
