@@ -33,10 +33,12 @@ from pages.ui import (
 from recon_core.analyst.results_view import (
     CATEGORY_LABELS,
     GRID_ROWS_MAX,
+    GROUP_COLUMN,
     RowExplanation,
     category_breakdown,
     category_counts,
     explain_row,
+    grouped_rows,
     kpis,
 )
 from recon_core.match.settings import DEFAULT_MAX_TOLERANCE_S, DEFAULT_TOLERANCE_S
@@ -178,6 +180,9 @@ def show_charts(entry: PreparedEntry, result: ReconResult, rating: RatingSetting
     st.plotly_chart(figure, width="stretch")
 
 
+GROUP_ROW_CSS = {".recon-group-row": {"font-weight": "600", "background-color": "#eef1f6 !important"}}
+
+
 def results_grid(entry: PreparedEntry, result_key: str, result: ReconResult) -> dict[str, Any] | None:
     """The results in AgGrid (filter, sort); returns the selected row."""
     include_matched = st.toggle("Include matched rows", key="rc_include_matched", persist_state="session")
@@ -192,22 +197,35 @@ def results_grid(entry: PreparedEntry, result_key: str, result: ReconResult) -> 
     if total > GRID_ROWS_MAX:
         st.caption(f"Showing the first {GRID_ROWS_MAX:,} of {total:,} rows; narrow the categories or download "
                    "the CSVs for all.")
+    grouped = st.toggle("Group by category", key="rc_group_by_category", persist_state="session",
+                        help="A header row before each category with its row count; pick categories above to "
+                             "show or hide their rows.")
+    if grouped:
+        table = grouped_rows(table, {c: counts[c] for c in shown})
     builder = GridOptionsBuilder.from_dataframe(table)
-    builder.configure_default_column(filter=True, sortable=True, resizable=True)
+    builder.configure_default_column(filter=True, sortable=not grouped, resizable=True)
     builder.configure_column("category", pinned="left", header_name="Category")
+    if grouped:
+        builder.configure_column(GROUP_COLUMN, hide=True)
+        # AG Grid's own row grouping is an Enterprise (licensed) feature; header rows styled by a class rule.
+        builder.configure_grid_options(rowClassRules={"recon-group-row": f"data.{GROUP_COLUMN} !== ''"})
     builder.configure_column("reason", width=420)
     builder.configure_selection("single")
     builder.configure_pagination(paginationAutoPageSize=False, paginationPageSize=25)
     # AG Grid's page-size picker must offer the chosen size, or it shows an empty box
     builder.configure_grid_options(paginationPageSizeSelector=[25, 50, 100])
-    grid = AgGrid(table.reset_index(drop=True), gridOptions=builder.build(), height=480, key="rc_grid",
-                  update_on=["selectionChanged"], show_toolbar=False)
+    grid = AgGrid(table.reset_index(drop=True), gridOptions=builder.build(), height=480,
+                  key=f"rc_grid{'_grouped' if grouped else ''}", update_on=["selectionChanged"], show_toolbar=False,
+                  custom_css=GROUP_ROW_CSS)
     selected = grid.selected_rows
+    row = None
     if isinstance(selected, pd.DataFrame) and len(selected):
-        return dict(selected.iloc[0])
-    if isinstance(selected, list) and selected:
-        return dict(selected[0])
-    return None
+        row = dict(selected.iloc[0])
+    elif isinstance(selected, list) and selected:
+        row = dict(selected[0])
+    if row is not None and row.get(GROUP_COLUMN):
+        return None  # a group's header row has no record to explain
+    return row
 
 
 def record_table(record: dict[str, Any] | None) -> pd.DataFrame:

@@ -219,6 +219,36 @@ def _display_columns(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+GROUP_COLUMN = "group"
+"""Column of :func:`grouped_rows`: the category code on a group's header row, "" on data rows."""
+
+
+def grouped_rows(table: pd.DataFrame, counts: Mapping[str, int]) -> pd.DataFrame:
+    """``table`` (from :func:`results_table`) grouped by category for the grid.
+
+    Before each category's rows comes a header row: ``category`` names it with its row count in
+    the whole result (``counts``; the table itself may be cut to the grid's limit) and its
+    disputed amount in ``reason``; :data:`GROUP_COLUMN` holds the category code there and "" on
+    data rows. Categories follow ``counts``' order; one in ``counts`` with no row in the table
+    (cut by the limit) still gets its header. The input is not changed.
+    """
+    data = table.assign(**{GROUP_COLUMN: ""})
+    columns = [*table.columns, GROUP_COLUMN]
+    pieces = []
+    for category, count in counts.items():
+        rows = data[data["category"] == category]
+        disputed = _floats(rows["disputed_amount"]).fillna(0.0).sum() if len(rows) else 0.0
+        header: dict[str, Any] = dict.fromkeys(columns)
+        header.update({GROUP_COLUMN: category, "category": f"{CATEGORY_LABELS.get(category, category)} "
+                                                           f"({int(count):,} row{'s' if count != 1 else ''})",
+                       "reason": f"disputed {disputed:,.2f} on the rows shown" if disputed else ""})
+        pieces.append(pd.DataFrame([header], columns=columns))
+        pieces.append(rows[columns])
+    if not pieces:
+        return data[columns]
+    return pd.concat(pieces, ignore_index=True)
+
+
 def results_table(result: ReconResult, include_matched: bool = False, *, categories: Sequence[str] | None = None,
                   limit: int | None = None) -> pd.DataFrame:
     """The grid's rows: discrepancies (and optionally matched rows, category = their status).

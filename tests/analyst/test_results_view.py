@@ -13,8 +13,10 @@ from recon_core.analyst.results_view import (
     CATEGORY_LABELS,
     category_breakdown,
     category_counts,
+    GROUP_COLUMN,
     explain_row,
     format_money,
+    grouped_rows,
     kpis,
     results_table,
     tolerance_sensitivity,
@@ -68,6 +70,26 @@ def test_results_table_holds_discrepancies_then_optionally_matched_rows(
     assert only["invoice_cost"].dtype == "float64" and only["time_offset_s"].dtype == "float64"
     everything = results_table(result, include_matched=True)
     assert len(everything) == 14 + result.summary["counts"]["matched"]
+
+
+def test_grouped_rows_put_a_header_with_the_count_before_each_categorys_rows(
+        demo_run: tuple[PreparedRun, ReconResult, DemoFiles]) -> None:
+    _, result, _ = demo_run
+    counts = category_counts(result)
+    table = results_table(result)
+    grouped = grouped_rows(table, counts)
+    headers = grouped[grouped[GROUP_COLUMN] != ""]
+    assert headers[GROUP_COLUMN].tolist() == list(counts)  # one header per category, in the grid's order
+    assert len(grouped) == len(table) + len(counts)  # every row kept, plus the headers
+    for position, category in zip(headers.index, headers[GROUP_COLUMN], strict=True):
+        label = headers.loc[position, "category"]
+        assert label.startswith(CATEGORY_LABELS[category]) and f"({counts[category]:,} row" in label
+        following = grouped.iloc[position + 1: position + 1 + counts[category]]
+        assert (following["category"] == category).all() and (following[GROUP_COLUMN] == "").all()
+    assert GROUP_COLUMN not in table.columns  # the input is not changed
+    # cut by the grid's limit: the header of a category without shown rows stays, with the full count
+    cut = grouped_rows(table.iloc[:1], counts)
+    assert cut[GROUP_COLUMN].tolist().count("") == 1 and len(cut) == 1 + len(counts)
 
 
 def test_results_table_order_filter_and_limit_follow_the_grid(

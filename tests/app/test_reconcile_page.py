@@ -40,6 +40,17 @@ def test_moving_the_time_tolerance_from_10_to_0_changes_the_kpis() -> None:
     assert float(after["Match rate"].rstrip(" %")) < 1  # invoice times are seconds off the CDR's
 
 
+def test_grouping_by_category_keeps_the_page_working_and_survives_a_rerun() -> None:
+    at = on_page(RECONCILE)
+    before = metrics(at)
+    at.toggle(key="rc_group_by_category").set_value(True).run()
+    assert not at.exception
+    assert at.toggle(key="rc_group_by_category").value is True
+    at.slider(key="rc_tolerance").set_value(5.0).run()  # a new result, still grouped
+    assert not at.exception and at.toggle(key="rc_group_by_category").value is True
+    assert metrics(at)["Discrepancies"] != "" and before["Discrepancies"] == "14"
+
+
 def test_cost_tolerance_and_rates_change_the_money() -> None:
     at = on_page(RECONCILE)
     before = metrics(at)

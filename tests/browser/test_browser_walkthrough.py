@@ -172,6 +172,8 @@ def reconcile_page(page: Page, watch: BrowserWatch, artifacts: Path, tmp_path: P
     explain_a_cost_variance(page, grid)
     watch.check("explain a discrepancy")
     full_page_screenshot(page, artifacts, "reconcile.png")
+    group_by_category(page, rows)
+    watch.check("group the results by category")
 
     workbook = tmp_path / "download.xlsx"
     with page.expect_download(timeout=TIMEOUT_MS) as download:
@@ -233,6 +235,22 @@ def tolerance_by_keyboard(page: Page, watch: BrowserWatch, before: dict[str, str
     settle(page)
     assert metrics(page) == before
     watch.check("time tolerance back to 10 s")
+
+
+def group_by_category(page: Page, rows: int) -> None:
+    """Group the grid by category: one styled header row per category, with its count, before its rows."""
+    page.get_by_text("Group by category", exact=True).click()
+    settle(page)
+    grid = fresh(page.locator('iframe[title*="st_aggrid"]')).content_frame
+    categories = len([n for n in DEMO_DISCREPANCIES.values() if n])
+    expect(grid.locator(".ag-paging-row-summary-panel")).to_have_text(
+        re.compile(rf"1 to {rows + categories} of {rows + categories}"))
+    headers = grid.locator(".ag-pinned-left-cols-container .recon-group-row")
+    expect(headers).to_have_count(categories)
+    expect(headers.first).to_contain_text(f"Cost variance ({DEMO_DISCREPANCIES['COST_VARIANCE']} rows)")
+    headers.first.click()  # a header row has no record: no explanation opens
+    settle(page)
+    expect(text(page, "Select a row in the table to see both records")).to_be_visible()
 
 
 def explain_a_cost_variance(page: Page, grid: FrameLocator) -> None:
