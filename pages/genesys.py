@@ -13,6 +13,7 @@ from pages.ui import (
     CDR_SOURCE_KEY,
     InputFiles,
     cdr_files,
+    chosen_credentials,
     configured_credentials,
     content_key,
     demo_badge,
@@ -26,7 +27,6 @@ from recon_core.genesys import ClientCredentials, ClientSettings, GenesysClient,
 from recon_core.genesys.fetch import FetchResult, fetch_conversation_days, write_fetch_outputs
 from recon_core.genesys.legs import LegExtraction, load_cdr_legs
 from recon_core.genesys.regions import GenesysEndpoints, load_regions
-from recon_core.genesys.settings import CLIENT_ID_ENV, CLIENT_SECRET_ENV
 from recon_core.store import default_store_path, open_store
 
 SANDBOX = "Local sandbox (demo org)"
@@ -110,16 +110,7 @@ with fetch_tab:
         secret = st.text_input("OAuth client secret", type="password", key="genesys_client_secret",
                                persist_state="session",
                                help="kept in this browser session only: never saved, never shown")
-        if client_id.strip() and secret.strip():
-            credentials = ClientCredentials(client_id.strip(), secret.strip())
-            st.caption(f"Using the client id typed above ({credentials.client_id_hint}) for this session.")
-        elif configured is not None:
-            credentials = configured
-            st.caption(f"Using client {configured.client_id_hint} from the {where}.")
-        else:
-            st.info(f"Type a client id and secret, or set {CLIENT_ID_ENV} and {CLIENT_SECRET_ENV} "
-                    "(environment or .streamlit/secrets.toml). The client's role needs "
-                    "analytics:conversationDetail:view.")
+        credentials = chosen_credentials(client_id, secret, configured, where, "analytics:conversationDetail:view")
         endpoints = run_or_show_error(lambda: resolve_endpoints(region))
     recent = st.checkbox("Read days not yet available to detail jobs with the synchronous query (provisional)",
                          key="genesys_recent", persist_state="session")

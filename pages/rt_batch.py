@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages.ui import (
+    chosen_credentials,
     configured_credentials,
     content_key,
     demo_badge,
@@ -30,9 +31,8 @@ from pages.ui import (
     write_uploads,
 )
 from recon_core.errors import InputFileError, SettingsError
-from recon_core.genesys import ClientCredentials, GenesysClient, resolve_endpoints
+from recon_core.genesys import GenesysClient, resolve_endpoints
 from recon_core.genesys.regions import load_regions
-from recon_core.genesys.settings import CLIENT_ID_ENV, CLIENT_SECRET_ENV
 from recon_core.rtbatch import persist
 from recon_core.rtbatch.demo import load_demo_rt_batch
 from recon_core.rtbatch.engine import (
@@ -182,17 +182,8 @@ def genesys_panel(settings: RtBatchSettings) -> None:
     secret = cols[2].text_input("OAuth client secret", type="password", key="rb_client_secret",
                                 persist_state="session",
                                 help="kept in this browser session only: never saved, never shown")
-    credentials: ClientCredentials | None = None
-    if client_id.strip() and secret.strip():
-        credentials = ClientCredentials(client_id.strip(), secret.strip())
-        st.caption(f"Using the client id typed above ({credentials.client_id_hint}) for this session.")
-    elif configured is not None:
-        credentials = configured
-        st.caption(f"Using client {configured.client_id_hint} from the {where}.")
-    else:
-        st.info(f"Type a client id and secret, or set {CLIENT_ID_ENV} and {CLIENT_SECRET_ENV} (environment or "
-                ".streamlit/secrets.toml). The client's role needs analytics:conversationAggregate:view and "
-                "analytics:userAggregate:view.")
+    credentials = chosen_credentials(client_id, secret, configured, where,
+                                     "analytics:conversationAggregate:view and analytics:userAggregate:view")
     snapshots = run_or_show_error(lambda: store_snapshot_span())
     if snapshots is None:
         return

@@ -395,3 +395,18 @@ def configured_credentials() -> tuple[ClientCredentials | None, str]:
         except GenesysConfigError:
             continue
     return None, ""
+
+
+def chosen_credentials(client_id: str, secret: str, configured: ClientCredentials | None, where: str,
+                       permissions: str) -> ClientCredentials | None:
+    """Typed credentials (this session only) first, else configured ones; says which, or how to give some."""
+    if client_id.strip() and secret.strip():
+        credentials = ClientCredentials(client_id.strip(), secret.strip())
+        st.caption(f"Using the client id typed above ({credentials.client_id_hint}) for this session.")
+        return credentials
+    if configured is not None:
+        st.caption(f"Using client {configured.client_id_hint} from the {where}.")
+        return configured
+    st.info(f"Type a client id and secret, or set {CLIENT_ID_ENV} and {CLIENT_SECRET_ENV} (environment or "
+            f".streamlit/secrets.toml). The client's role needs {permissions}.")
+    return None
