@@ -11,9 +11,9 @@ import pytest
 
 from recon_core.analyst.results_view import (
     CATEGORY_LABELS,
+    GROUP_COLUMN,
     category_breakdown,
     category_counts,
-    GROUP_COLUMN,
     explain_row,
     format_money,
     grouped_rows,
