@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from recon_core.files import temporary_sibling
 from recon_core.reports.cells import decimal_text, is_formula_like, is_missing, iso_utc, timedelta_text
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def write_csv(
     positions = _positions(df, order, path)
     target = Path(path)
     total = len(df)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")  # renamed into place when complete
+    tmp = temporary_sibling(target)  # renamed into place when complete
     try:
         with open(tmp, "x", encoding="utf-8-sig" if excel_bom else "utf-8", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\r\n")

@@ -13,9 +13,7 @@ from __future__ import annotations
 import io
 import logging
 import math
-import os
 import re
-import uuid
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.xml.functions import tostring
 
+from recon_core.files import write_atomically
 from recon_core.reports.cells import (
     MONEY_NAME_PARTS,
     column_kind,
@@ -139,7 +138,7 @@ def write_dispute_pack(
         WrittenSheet(p.name, p.table, p.part, p.rows) for p in plan
     )
     data = _deterministic_xlsx(wb, stamp)
-    _atomic_write(Path(path), data)
+    write_atomically(Path(path), data)
     logger.info("wrote dispute pack %s: %s", path, ", ".join(f"{w.name}={w.rows}" for w in written[1:]))
     return written
 
@@ -455,13 +454,3 @@ def _deterministic_xlsx(wb: Workbook, stamp: datetime) -> bytes:
     return out.getvalue()
 
 
-def _atomic_write(target: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder, then rename: readers never see half a file."""
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "xb") as handle:
-            handle.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -7,13 +7,12 @@ CLI and a regeneration from the store produce the same files.
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from recon_core.files import write_atomically
 from recon_core.reports.csv_writer import write_csv
 from recon_core.reports.excel import write_dispute_pack
 
@@ -29,12 +28,6 @@ REPORT_FILES = (MATCHED_FILE, DISCREPANCIES_FILE, EXCLUDED_FILE, REJECTED_FILE, 
 def summary_json(summary: dict[str, Any]) -> str:
     """The summary as stable, readable JSON text."""
     return json.dumps(summary, indent=2, sort_keys=False, default=str) + "\n"
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def write_reconciliation_reports(result: Any, out_dir: Path, *,
@@ -55,7 +48,7 @@ def write_reconciliation_reports(result: Any, out_dir: Path, *,
     write_csv(paths[DISCREPANCIES_FILE], result.discrepancies, columns=DISCREPANCY_COLUMNS)
     write_csv(paths[EXCLUDED_FILE], result.excluded, columns=EXCLUDED_COLUMNS)
     write_csv(paths[REJECTED_FILE], result.rejected, columns=REJECTED_COLUMNS)
-    _write_text(paths[SUMMARY_FILE], summary_json(result.summary))
+    write_atomically(paths[SUMMARY_FILE], summary_json(result.summary))
     sheets = {}
     for category in REPORTED_CATEGORIES:
         part = result.discrepancies[result.discrepancies["category"] == category]

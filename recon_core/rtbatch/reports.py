@@ -4,15 +4,14 @@
 from __future__ import annotations
 
 import json
-import os
 import tempfile
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from recon_core.files import write_atomically
 from recon_core.reports.csv_writer import write_csv
 from recon_core.reports.excel import write_dispute_pack
 from recon_core.rtbatch.engine import STATUS_MISMATCH, STATUS_PENDING, STATUS_UNMAPPED, VARIANCE_COLUMNS, RtBatchResult
@@ -22,12 +21,6 @@ ALERTS_FILE = "alerts.json"
 SUMMARY_FILE = "summary.json"
 WORKBOOK_FILE = "rt_vs_batch.xlsx"
 RT_BATCH_FILES = (VARIANCES_FILE, ALERTS_FILE, SUMMARY_FILE, WORKBOOK_FILE)
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def alerts_document(result: RtBatchResult, dispatches: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
@@ -53,8 +46,8 @@ def write_rt_batch_reports(result: RtBatchResult, out_dir: str | Path, *,
     write_csv(paths[VARIANCES_FILE], result.variances, columns=VARIANCE_COLUMNS)
     if progress:
         progress(0.3, f"wrote {VARIANCES_FILE}")
-    _write_text(paths[ALERTS_FILE], json.dumps(alerts_document(result, dispatches), indent=2, default=str) + "\n")
-    _write_text(paths[SUMMARY_FILE], json.dumps(result.summary, indent=2, default=str) + "\n")
+    write_atomically(paths[ALERTS_FILE], json.dumps(alerts_document(result, dispatches), indent=2, default=str) + "\n")
+    write_atomically(paths[SUMMARY_FILE], json.dumps(result.summary, indent=2, default=str) + "\n")
     v = result.variances
     sheets: dict[str, pd.DataFrame] = {
         "Mismatches": v[v["status"] == STATUS_MISMATCH],

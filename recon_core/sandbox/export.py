@@ -8,10 +8,9 @@ conversation that started in the period (UTC days, inclusive), rendered complete
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from pathlib import Path
 
+from recon_core.files import write_atomically
 from recon_core.sandbox.clock import MS_PER_DAY, day_start_ms
 from recon_core.sandbox.model import render_conversation
 from recon_core.sandbox.org import OrgSpec, build_org
@@ -25,7 +24,5 @@ def export_conversations(spec: OrgSpec, out: Path | str) -> int:
     bodies = [b for b in (render_conversation(c) for c in org.conversations(start, end)) if b is not None]
     target = Path(out)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps({"conversations": bodies, "totalHits": len(bodies)}), encoding="utf-8")
-    os.replace(tmp, target)
+    write_atomically(target, json.dumps({"conversations": bodies, "totalHits": len(bodies)}))
     return len(bodies)

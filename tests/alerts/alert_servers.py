@@ -4,67 +4,31 @@ The fixtures are re-exported by ``conftest.py``; tests import the types from her
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from loopback_webhook import WebhookRecorder
 
 SMTP_USER = "alerts@example.test"
 SMTP_PASSWORD = "s3cret-Pa55word"
 
 
-@dataclass
-class WebhookServer:
-    """A local HTTP server that records every POST and answers with the scripted status codes."""
-
-    url: str
-    received: list[dict[str, Any]] = field(default_factory=list)
-    paths: list[str] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)  # consumed one per request; 200 when empty
+WebhookServer = WebhookRecorder
 
 
 @pytest.fixture
 def webhook() -> Iterator[WebhookServer]:
-    state = WebhookServer(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            length = int(self.headers.get("Content-Length", "0"))
-            body = self.rfile.read(length)
-            state.paths.append(self.path)
-            state.received.append(json.loads(body))
-            status = state.statuses.pop(0) if state.statuses else 200
-            reply = b"ok" if status == 200 else b"internal_error"
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    # The path stands in for a Slack webhook's secret part.
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/XXXXSECRETXXXX"
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
+    with WebhookRecorder() as recorder:
+        yield recorder
 
 
 def free_port() -> int:

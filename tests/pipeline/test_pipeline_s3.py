@@ -10,7 +10,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from pipeline_helpers import SANDBOX_ENV, WebhookReceiver, add_edge_call, make_month, sandbox_for, write_config
+from loopback_webhook import WebhookRecorder
+from pipeline_helpers import SANDBOX_ENV, add_edge_call, make_month, sandbox_for, write_config
 
 from recon_core.pipeline.config import load_config
 from recon_core.pipeline.runner import run_pipeline
@@ -61,14 +62,14 @@ def test_a_month_from_s3_to_s3_skip_force_and_one_alert(tmp_path: Path, s3) -> N
     edge_sid = add_edge_call(month.invoice, invoice, datetime(2026, 11, 1))
     s3.upload_file(str(invoice), "invoices", f"inbox/twilio/{invoice.name}")
     store = tmp_path / "recon.duckdb"
-    with sandbox_for(month) as url, WebhookReceiver() as hook:
+    with sandbox_for(month) as url, WebhookRecorder() as hook:
         config = load_config(write_config(tmp_path / "recon.toml", inbox="s3://invoices/inbox",
                                           outbox="s3://reports/out", store=store, base_url=url, threshold=2.0))
         env = {**os.environ, **SANDBOX_ENV, "RECON_ALERT_WEBHOOK_URL": hook.url}
         first = run_pipeline(config, environ=env)
         again = run_pipeline(config, environ=env)
         forced = run_pipeline(config, force=True, environ=env)
-        alerts = list(hook.bodies)
+        alerts = list(hook.received)
 
     done = first.outcomes[0]
     assert done.status == "complete", done.message

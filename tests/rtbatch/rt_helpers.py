@@ -46,12 +46,3 @@ def row(result: RtBatchResult, hhmm: str, metric: str) -> dict[str, Any]:
     hit = v[(v["interval_start"] == pd.Timestamp(at(hhmm))) & (v["metric"] == metric)]
     assert len(hit) == 1, f"{len(hit)} rows for {hhmm} {metric}: {v[['interval_start', 'metric']].to_dict('records')}"
     return dict(hit.iloc[0])
-
-
-class Webhook:
-    """A local webhook on loopback recording every POSTed JSON body; answers 200 unless told otherwise."""
-
-    def __init__(self) -> None:
-        self.url = ""
-        self.received: list[dict[str, Any]] = []
-        self.status = 200

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from rt_helpers import Webhook
+from loopback_webhook import WebhookRecorder
 
 from recon_core.cli import main
 from recon_core.sandbox import ManualClock, OrgSpec, SandboxConfig, run_sandbox
@@ -100,7 +100,7 @@ def test_policy_and_status_map_files_change_the_outcome(tmp_path: Path) -> None:
     assert rows[("2026-10-05T10:00:00.000Z", "tHandle")]["status"] == "OK"
 
 
-def test_re_runs_on_a_store_add_no_rows_and_send_no_alert_twice(tmp_path: Path, webhook: Webhook,
+def test_re_runs_on_a_store_add_no_rows_and_send_no_alert_twice(tmp_path: Path, webhook: WebhookRecorder,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RECON_ALERT_WEBHOOK_URL", webhook.url)
     store = tmp_path / "store.duckdb"

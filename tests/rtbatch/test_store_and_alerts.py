@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from rt_helpers import Webhook, at, tidy
+from loopback_webhook import WebhookRecorder
+from rt_helpers import at, tidy
 
 from recon_core.alerts import alert_channels_from_env
 from recon_core.rtbatch import persist
@@ -56,7 +57,7 @@ def test_re_running_leaves_the_same_rows_and_moves_the_checkpoint_forward(store:
     assert second.variances.equals(third.variances)
 
 
-def test_the_same_alert_is_never_sent_twice(store: Store, webhook: Webhook) -> None:
+def test_the_same_alert_is_never_sent_twice(store: Store, webhook: WebhookRecorder) -> None:
     channels = alert_channels_from_env({"RECON_ALERT_WEBHOOK_URL": webhook.url})
     settings = RtBatchSettings(as_of=at("13:00"))
     result, _ = reconcile_store(store.con, settings)
@@ -73,7 +74,7 @@ def test_the_same_alert_is_never_sent_twice(store: Store, webhook: Webhook) -> N
     assert _count(store, "alerts_sent") == 1
 
 
-def test_a_failed_delivery_is_recorded_and_retried_next_run(store: Store, webhook: Webhook) -> None:
+def test_a_failed_delivery_is_recorded_and_retried_next_run(store: Store, webhook: WebhookRecorder) -> None:
     webhook.status = 400  # a permanent refusal: no retries within the run
     channels = alert_channels_from_env({"RECON_ALERT_WEBHOOK_URL": webhook.url})
     result, _ = reconcile_store(store.con, RtBatchSettings(as_of=at("13:00")))
